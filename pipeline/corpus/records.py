@@ -8,6 +8,7 @@ counts every file or row that could not be used as it is (nothing is dropped sil
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -90,6 +91,7 @@ class CorpusReport:
     text_mismatches: list[str] = field(default_factory=list)
     unlocated_expressions: list[str] = field(default_factory=list)
     entities_in_marker: int = 0
+    unplaced_entities: list[str] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -103,6 +105,8 @@ class CorpusReport:
             f"corpus1/corpus2 text mismatches (corpus2 text kept): {len(self.text_mismatches)}",
             f"評判 expressions not found in their sentence: {len(self.unlocated_expressions)}",
             f"named entities inside a theme marker (dropped from model text): {self.entities_in_marker}",
+            f"named entities not found in corpus2's differing text: {len(self.unplaced_entities)} "
+            f"{self.unplaced_entities}",
             f"annotation slips mended (NE marks, spaces in morphemes): {len(self.repairs)}",
         ]
 
@@ -130,13 +134,33 @@ def parse_sid(sid: str, where: str, line: int | None = None) -> tuple[str, str, 
     return match["article"], THEMES[match["theme"]], int(match["position"]), int(match["sub"])
 
 
-def _shift_entities(knp: KnpSentence, shift: int, report: CorpusReport) -> list[Entity]:
+def _offset_map(source: str, target: str) -> list[int | None]:
+    """For each character index of ``source`` (and its end), the same character's index in ``target``."""
+    mapping: list[int | None] = [None] * (len(source) + 1)
+    for tag, i1, i2, j1, _ in SequenceMatcher(None, source, target, autojunk=False).get_opcodes():
+        if tag == "equal":
+            for k in range(i2 - i1):
+                mapping[i1 + k] = j1 + k
+    mapping[len(source)] = len(target)
+    return mapping
+
+
+def _place_entities(knp: KnpSentence, raw_text: str, shift: int, sid: str, report: CorpusReport) -> list[Entity]:
+    """Entities with offsets into the model text: mapped onto corpus2's text, less the theme marker."""
+    mapping = _offset_map(knp.text, raw_text) if knp.text != raw_text else None
     kept = []
     for entity in knp.entities:
-        if entity.start < shift:
+        start, end = entity.start, entity.end
+        if mapping is not None:
+            first, last = mapping[start], mapping[end - 1]
+            if first is None or last is None:
+                report.unplaced_entities.append(f"{sid}: {entity.label} {entity.text!r}")
+                continue
+            start, end = first, last + 1
+        if start < shift:
             report.entities_in_marker += 1
             continue
-        kept.append(Entity(entity.label, entity.start - shift, entity.end - shift, entity.text))
+        kept.append(Entity(entity.label, start - shift, end - shift, raw_text[start:end]))
     return kept
 
 
@@ -203,7 +227,7 @@ def build_corpus(files) -> Corpus:
                     text=text,
                     reputations=row.reputations,
                     knp=analysis,
-                    entities=_shift_entities(analysis, shift, report) if analysis else [],
+                    entities=_place_entities(analysis, row.text, shift, row.sid, report) if analysis else [],
                 )
             )
     texts_by_article: dict[str, set[str]] = {}
