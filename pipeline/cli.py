@@ -34,10 +34,10 @@ class Level(str, Enum):
 
 
 def _load(corpus_path: Optional[Path]):
-    from pipeline.corpus import load_corpus
+    from pipeline.corpus import load_corpus, shipped_corpus
 
     try:
-        return load_corpus(corpus_path)
+        return load_corpus(corpus_path) if corpus_path is not None else shipped_corpus()
     except KnbcError as err:
         typer.secho(f"error: {err}", fg="red", err=True)
         raise typer.Exit(2) from None

@@ -1,0 +1,45 @@
+"""The knbc command line, run as a user runs it."""
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+
+runner = CliRunner()
+
+
+def test_corpus_stats_agrees_with_the_readme():
+    result = runner.invoke(app, ["corpus", "stats"])
+    assert result.exit_code == 0, result.output
+    assert "agree with the corpus README" in result.output
+    total = [line for line in result.output.splitlines() if line.startswith("total")][0].split()
+    assert total[1:3] == ["249", "4186"]
+
+
+def test_corpus_stats_names_a_missing_corpus(tmp_path):
+    result = runner.invoke(app, ["corpus", "stats", "--corpus", str(tmp_path / "missing")])
+    assert result.exit_code == 2
+    assert "KNB corpus not found" in result.output
+
+
+def test_export_parquet_and_refuse_to_overwrite(tmp_path):
+    out = tmp_path / "knbc.parquet"
+    result = runner.invoke(app, ["corpus", "export", "--format", "parquet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out)
+    assert len(frame) == 4186 and {"sid", "text", "theme", "sentiment", "split", "fold"} <= set(frame.columns)
+    again = runner.invoke(app, ["corpus", "export", "--format", "parquet", "--out", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+
+
+def test_export_token_level_jsonl(tmp_path):
+    out = tmp_path / "tokens.jsonl"
+    result = runner.invoke(app, ["corpus", "export", "--format", "jsonl", "--level", "token", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_json(out, lines=True)) == 66031
+
+
+def test_splits_check():
+    result = runner.invoke(app, ["corpus", "splits", "--check"])
+    assert result.exit_code == 0, result.output
+    assert "match the derived ones" in result.output
