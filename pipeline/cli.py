@@ -134,6 +134,23 @@ def corpus_splits(
     )
 
 
+@corpus_app.command("coverage")
+def corpus_coverage(
+    skip_space: bool = typer.Option(False, "--skip-space", help="Leave whitespace tokens out of the count."),
+    corpus: Optional[Path] = CorpusOption,
+) -> None:
+    """How many GiNZA tokens find a ja_ginza vector by text, then lemma, then normalized form."""
+    from pipeline.features import vector_coverage
+    from pipeline.ginza import load_ginza
+
+    nlp = load_ginza()
+    docs = list(nlp.tokenizer.pipe(s.text for s in _load(corpus).sentences))
+    coverage = vector_coverage(docs, nlp.vocab, skip_space=skip_space)
+    typer.echo(f"{sum(len(d) for d in docs)} tokens in {len(docs)} sentences find a vector by")
+    for stage, fraction in coverage.items():
+        typer.echo(f"  {stage:<16} {fraction:.2%}")
+
+
 def main() -> None:
     """Entry point for ``python -m pipeline.cli``."""
     app()

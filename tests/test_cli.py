@@ -43,3 +43,13 @@ def test_splits_check():
     result = runner.invoke(app, ["corpus", "splits", "--check"])
     assert result.exit_code == 0, result.output
     assert "match the derived ones" in result.output
+
+
+def test_coverage_on_a_small_corpus(tmp_path):
+    from test_corpus_malformed import write_corpus
+
+    result = runner.invoke(app, ["corpus", "coverage", "--corpus", str(write_corpus(tmp_path))])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line.split()[1] for line in result.output.splitlines()[1:]}
+    assert set(lines) == {"text", "text+lemma", "text+lemma+norm"}
+    assert lines["text+lemma+norm"] == "100.00%"  # every token of these two sentences has one

@@ -4,10 +4,10 @@ import json
 
 import pandas as pd
 import pytest
-from spacy.tokens import DocBin
 
 from pipeline.corpus.export import (
     AlignmentReport,
+    read_docbin,
     records_to_docs,
     sentence_frame,
     token_frame,
@@ -100,10 +100,25 @@ def test_docbins_for_the_shared_split(ginza, corpus, tmp_path):
     paths, report = write_docbins(ginza, corpus, splits, tmp_path)
     sizes = {}
     for split, path in paths.items():
-        docs = list(DocBin().from_disk(path).get_docs(ginza.vocab))
+        docs = read_docbin(path, ginza.vocab)
         sizes[split] = len(docs)
         assert all(d.user_data["knbc"]["article_id"] in getattr(splits, split) for d in docs)
     assert sum(sizes.values()) == 4186
     assert report.counts["entities:failed"] == 0 and report.counts["reputations:failed"] == 0
     placed = report.counts["entities:exact"] + report.counts["entities:widened"]
     assert placed == sum(len(s.entities) for s in corpus.sentences)
+
+
+def test_cached_msgpack_registries_change_nothing_but_speed(ginza, sentences_by_id, tmp_path):
+    from spacy.tokens import DocBin
+    from srsly.msgpack import msgpack_encoders
+
+    from pipeline.msgpack_cache import cached_msgpack_registries
+
+    docs = records_to_docs(ginza, [sentences_by_id["KN001_Keitai_1-1-3-01"]])
+    plain = DocBin(docs=docs, store_user_data=True).to_bytes()
+    with cached_msgpack_registries():
+        assert "get_all" in vars(msgpack_encoders)
+        cached = DocBin(docs=docs, store_user_data=True).to_bytes()
+    assert "get_all" not in vars(msgpack_encoders)  # restored on exit
+    assert cached == plain

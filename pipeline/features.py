@@ -1,0 +1,323 @@
+"""The one bridge from GiNZA to torch: spaCy ``Doc`` objects in, index arrays and tensors out.
+
+Every token gets two indices:
+
+* a **vector row** into ``vocab.vectors`` (the ja_ginza static vectors, 20,000 x 300), looked up by the
+  token's text, then its lemma, then its normalized form (SudachiPy's 正規化表記), ``-1`` when none of
+  them has a vector. On KNBC the text alone finds a vector for about 85% of tokens, text then lemma
+  about 91%, text then lemma then norm about 99% (:func:`vector_coverage` measures it);
+* a **token id** into a trainable :class:`TokenVocab` keyed by the normalized form, so that the
+  network can learn something for the tokens without a vector (by default the vocabulary is built
+  from those tokens only; it can also cover every token).
+
+No torch modules live here (those are in :mod:`pipeline.nn`); this module only produces numpy arrays
+and torch tensors. Conventions of a :class:`FeatureBatch`:
+
+* ``vector_rows`` is ``-1`` both where a token has no vector and at padding positions;
+* ``token_ids`` is ``0`` (:data:`PAD_ID`) at padding positions and ``1`` (:data:`UNK_ID`) for tokens
+  outside the vocabulary; real tokens never get ``0``;
+* ``mask`` is ``True`` exactly at real (non-padding) positions, so ``mask.sum(1) == lengths``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+
+import numpy as np
+import torch
+from spacy.tokens import Doc, Token
+from spacy.vocab import Vocab
+
+PAD_ID = 0  # TokenVocab id of padding positions
+UNK_ID = 1  # TokenVocab id of tokens outside the vocabulary
+PAD_KEY = "<pad>"
+UNK_KEY = "<unk>"
+NO_VECTOR = -1  # vector row of tokens without a vector, and of padding positions
+
+LOOKUP_FIELDS = ("text", "lemma", "norm")  # the order in which a token's strings are tried
+COVERAGE_STAGES = ("text", "text+lemma", "text+lemma+norm")  # the keys vector_coverage returns
+
+
+_FIELD_ATTRS = {"text": "text", "lemma": "lemma_", "norm": "norm_"}
+
+
+def _field_getters(fields: Sequence[str]) -> tuple[Callable[[Token], str], ...]:
+    unknown = [field for field in fields if field not in _FIELD_ATTRS]
+    if unknown:
+        raise ValueError(f"unknown lookup field(s) {unknown}; expected some of {LOOKUP_FIELDS}")
+    return tuple(attrgetter(_FIELD_ATTRS[field]) for field in fields)
+
+
+def token_key(token: Token) -> str:
+    """The key a token has in a :class:`TokenVocab`: its normalized form, or its text when that is empty."""
+    return token.norm_ or token.text
+
+
+class VectorLookup:
+    """Finds a token's row in ``vocab.vectors`` trying its text, then its lemma, then its norm.
+
+    Strings are hashed with ``vocab.strings[...]``, which does not add them to the StringStore, and
+    looked up in ``vectors.key2row`` (what ``Vectors.find(key=...)`` does), so unknown strings neither
+    crash nor grow the vocab.
+    """
+
+    def __init__(self, vocab: Vocab, fields: Sequence[str] = LOOKUP_FIELDS):
+        if vocab.vectors.mode != "default":
+            raise ValueError(f"only table vectors are supported, not {vocab.vectors.mode!r} vectors")
+        self.vocab = vocab
+        self.fields = tuple(fields)
+        self._getters = _field_getters(self.fields)
+        self._key2row = vocab.vectors.key2row
+        self._strings = vocab.strings
+
+    def string_row(self, string: str) -> int:
+        """The vector row of one string, ``-1`` when it has none (the empty string has none)."""
+        if not string:
+            return NO_VECTOR
+        return self._key2row.get(self._strings[string], NO_VECTOR)
+
+    def stage(self, token: Token) -> tuple[int, int]:
+        """``(stage, row)``: the index in ``fields`` of the first string that has a vector and its row,
+        or ``(-1, -1)`` when none has."""
+        for index, getter in enumerate(self._getters):
+            row = self.string_row(getter(token))
+            if row != NO_VECTOR:
+                return index, row
+        return -1, NO_VECTOR
+
+    def row(self, token: Token) -> int:
+        """The vector row of ``token`` (first hit over ``fields``), ``-1`` when none."""
+        return self.stage(token)[1]
+
+    def rows(self, doc: Doc) -> np.ndarray:
+        """Vector rows of every token of ``doc``: int64 array of shape (n_tokens,), ``-1`` = no vector."""
+        return np.fromiter((self.row(token) for token in doc), dtype=np.int64, count=len(doc))
+
+
+def vector_coverage(docs: Iterable[Doc], vocab: Vocab | None = None, skip_space: bool = False) -> dict[str, float]:
+    """The fraction of tokens of ``docs`` that find a vector by each lookup stage, cumulatively.
+
+    Returns ``{"text": f1, "text+lemma": f2, "text+lemma+norm": f3}`` with ``f1 <= f2 <= f3``; all
+    0.0 when there are no tokens. ``vocab`` defaults to the vocab of the first doc. With
+    ``skip_space``, whitespace tokens (``token.is_space``, e.g. a full-width space) are not counted.
+    """
+    lookup: VectorLookup | None = VectorLookup(vocab) if vocab is not None else None
+    hits = [0] * len(LOOKUP_FIELDS)
+    total = 0
+    for doc in docs:
+        if lookup is None:
+            lookup = VectorLookup(doc.vocab)
+        for token in doc:
+            if skip_space and token.is_space:
+                continue
+            total += 1
+            stage, _ = lookup.stage(token)
+            if stage >= 0:
+                hits[stage] += 1
+    cumulative = np.cumsum(hits)
+    return {name: (float(cumulative[i]) / total if total else 0.0) for i, name in enumerate(COVERAGE_STAGES)}
+
+
+class TokenVocab:
+    """A trainable vocabulary of token keys (normalized forms, see :func:`token_key`).
+
+    Id 0 is padding (``<pad>``), id 1 unknown (``<unk>``), then keys by descending count (ties by
+    key, so the order does not depend on the order of the docs).
+    """
+
+    def __init__(self, keys: Iterable[str] = ()):
+        self.keys: list[str] = [PAD_KEY, UNK_KEY]
+        self.key2id: dict[str, int] = {PAD_KEY: PAD_ID, UNK_KEY: UNK_ID}
+        for key in keys:
+            if key in self.key2id:
+                raise ValueError(f"duplicate TokenVocab key {key!r}")
+            self.key2id[key] = len(self.keys)
+            self.keys.append(key)
+
+    @classmethod
+    def build(
+        cls,
+        docs: Iterable[Doc],
+        min_count: int = 1,
+        max_size: int | None = None,
+        keep: Callable[[Token], bool] | None = None,
+    ) -> TokenVocab:
+        """Count the keys of the tokens of ``docs`` (those for which ``keep(token)`` is true, all when
+        ``keep`` is None) and keep those seen at least ``min_count`` times, at most ``max_size`` of
+        them (the most frequent; ``max_size`` excludes the padding and unknown entries)."""
+        if min_count < 1:
+            raise ValueError(f"min_count must be >= 1, not {min_count}")
+        if max_size is not None and max_size < 0:
+            raise ValueError(f"max_size must be >= 0, not {max_size}")
+        counts: Counter[str] = Counter(token_key(token) for doc in docs for token in doc if keep is None or keep(token))
+        counts.pop(PAD_KEY, None)  # the reserved keys keep their reserved ids
+        counts.pop(UNK_KEY, None)
+        ranked = sorted((item for item in counts.items() if item[1] >= min_count), key=lambda kv: (-kv[1], kv[0]))
+        if max_size is not None:
+            ranked = ranked[:max_size]
+        return cls(key for key, _ in ranked)
+
+    def __len__(self) -> int:
+        """The number of ids, padding and unknown included (the size of an embedding table)."""
+        return len(self.keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.key2id
+
+    def get(self, key: str) -> int:
+        """The id of ``key``; :data:`UNK_ID` when it is not in the vocabulary."""
+        return self.key2id.get(key, UNK_ID)
+
+    def token_id(self, token: Token) -> int:
+        """The id of a token (by :func:`token_key`); never :data:`PAD_ID`."""
+        return self.key2id.get(token_key(token), UNK_ID)
+
+    def ids(self, doc: Doc) -> np.ndarray:
+        """Ids of every token of ``doc``: int64 array of shape (n_tokens,)."""
+        return np.fromiter((self.token_id(token) for token in doc), dtype=np.int64, count=len(doc))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable form; :meth:`from_dict` reads it back."""
+        return {"keys": self.keys[2:]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TokenVocab:
+        """The inverse of :meth:`to_dict`."""
+        return cls(data["keys"])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TokenVocab) and self.keys == other.keys
+
+    def __repr__(self) -> str:
+        return f"TokenVocab({len(self)} ids)"
+
+
+@dataclass
+class DocFeatures:
+    """The indices of one doc's tokens, untruncated."""
+
+    vector_rows: np.ndarray  # (n_tokens,) int64, row in vocab.vectors, -1 = no vector
+    token_ids: np.ndarray  # (n_tokens,) int64, TokenVocab id (>= 1)
+
+    def __len__(self) -> int:
+        return len(self.token_ids)
+
+
+@dataclass
+class FeatureBatch:
+    """Padded tensors for a batch of B docs, T positions each.
+
+    ``T = max(1, longest truncated doc)``: there is always at least one time step, so an all-empty
+    batch still has shape (B, 1). An empty doc has ``lengths == 0`` and an all-False ``mask`` row; its
+    only inputs are padding (``vector_rows == -1``, ``token_ids == 0``), which
+    :class:`pipeline.nn.embedding.StaticPlusTrainableEmbedding` turns into zero vectors. Downstream:
+
+    * masked mean pooling must divide by ``lengths.clamp(min=1)`` (an empty doc pools to zeros);
+    * masked max pooling must fill masked positions with a finite value (or zero the rows where
+      ``lengths == 0``), else an empty doc pools to ``-inf``;
+    * ``pack_padded_sequence`` refuses length 0: pass ``lengths.clamp(min=1)`` (the one padding step
+      of an empty doc is then read) or drop empty docs first.
+    """
+
+    vector_rows: torch.Tensor  # (B, T) long, row in vocab.vectors; -1 = no vector or padding
+    token_ids: torch.Tensor  # (B, T) long, TokenVocab id; 0 = padding, 1 = unknown
+    lengths: torch.Tensor  # (B,) long, tokens per doc after truncation (0 for an empty doc)
+    mask: torch.Tensor  # (B, T) bool, True at real tokens
+
+    def __len__(self) -> int:
+        return self.lengths.shape[0]
+
+    def to(self, device: torch.device | str) -> FeatureBatch:
+        """The same batch on ``device``."""
+        return FeatureBatch(
+            *(tensor.to(device) for tensor in (self.vector_rows, self.token_ids, self.lengths, self.mask))
+        )
+
+
+class FeatureExtractor:
+    """Turns Docs into :class:`DocFeatures` and padded :class:`FeatureBatch` tensors.
+
+    Holds a :class:`VectorLookup` on ``vocab`` and a :class:`TokenVocab`. Build it from training docs
+    with :meth:`build`; save ``to_dict()`` and restore with ``from_dict(data, vocab)`` (the vectors
+    themselves come from ``vocab``, i.e. from ja_ginza, and are not saved).
+    """
+
+    def __init__(self, vocab: Vocab, token_vocab: TokenVocab, lookup_fields: Sequence[str] = LOOKUP_FIELDS):
+        self.lookup = VectorLookup(vocab, lookup_fields)
+        self.token_vocab = token_vocab
+
+    @classmethod
+    def build(
+        cls,
+        vocab: Vocab,
+        docs: Iterable[Doc],
+        min_count: int = 1,
+        max_size: int | None = None,
+        only_missing: bool = True,
+        lookup_fields: Sequence[str] = LOOKUP_FIELDS,
+    ) -> FeatureExtractor:
+        """Build the TokenVocab from training ``docs``: from the tokens that find no vector when
+        ``only_missing`` (tokens with a vector then mostly get :data:`UNK_ID`), from all tokens otherwise."""
+        lookup = VectorLookup(vocab, lookup_fields)
+        keep = (lambda token: lookup.row(token) == NO_VECTOR) if only_missing else None
+        return cls(vocab, TokenVocab.build(docs, min_count=min_count, max_size=max_size, keep=keep), lookup_fields)
+
+    @property
+    def vocab(self) -> Vocab:
+        """The spaCy vocab whose vectors the rows index."""
+        return self.lookup.vocab
+
+    @property
+    def n_tokens(self) -> int:
+        """The size of the TokenVocab (an embedding table's row count)."""
+        return len(self.token_vocab)
+
+    def doc_features(self, doc: Doc) -> DocFeatures:
+        """The vector rows and token ids of every token of ``doc``."""
+        return DocFeatures(vector_rows=self.lookup.rows(doc), token_ids=self.token_vocab.ids(doc))
+
+    def batch(self, docs: Sequence[Doc | DocFeatures], max_length: int | None = None) -> FeatureBatch:
+        """Pad a batch of docs (or precomputed :class:`DocFeatures`) into tensors.
+
+        With ``max_length``, each doc keeps its first ``max_length`` tokens (the rest are dropped and
+        ``lengths`` counts the kept ones). See :class:`FeatureBatch` for the padding conventions.
+        """
+        if max_length is not None and max_length < 1:
+            raise ValueError(f"max_length must be >= 1, not {max_length}")
+        features = [item if isinstance(item, DocFeatures) else self.doc_features(item) for item in docs]
+        lengths = [len(f) if max_length is None else min(len(f), max_length) for f in features]
+        width = max([1, *lengths])
+        vector_rows = np.full((len(features), width), NO_VECTOR, dtype=np.int64)  # (B, T)
+        token_ids = np.full((len(features), width), PAD_ID, dtype=np.int64)  # (B, T)
+        for i, (f, n) in enumerate(zip(features, lengths)):
+            vector_rows[i, :n] = f.vector_rows[:n]
+            token_ids[i, :n] = f.token_ids[:n]
+        lengths_t = torch.tensor(lengths, dtype=torch.long).reshape(len(features))  # (B,)
+        mask = torch.arange(width).unsqueeze(0) < lengths_t.unsqueeze(1)  # (B, T) bool
+        return FeatureBatch(
+            vector_rows=torch.from_numpy(vector_rows),
+            token_ids=torch.from_numpy(token_ids),
+            lengths=lengths_t,
+            mask=mask,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable form (lookup fields and TokenVocab; not the vectors)."""
+        return {"lookup_fields": list(self.lookup.fields), "token_vocab": self.token_vocab.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], vocab: Vocab) -> FeatureExtractor:
+        """The inverse of :meth:`to_dict`, on the vectors of ``vocab``."""
+        return cls(vocab, TokenVocab.from_dict(data["token_vocab"]), data.get("lookup_fields", LOOKUP_FIELDS))
+
+
+def vectors_table(vocab: Vocab) -> torch.Tensor:
+    """A float32 copy of ``vocab.vectors.data`` as a torch tensor of shape (rows, dim)."""
+    from thinc.api import to_numpy
+
+    data = np.array(to_numpy(vocab.vectors.data), dtype=np.float32, copy=True)  # (rows, dim)
+    return torch.from_numpy(data)
