@@ -196,6 +196,28 @@ class TokenVocab:
         return f"TokenVocab({len(self)} ids)"
 
 
+class HashedTokenIds:
+    """Trainable ids without a vocabulary: a token's normalized-form hash modulo ``n_buckets``, plus one.
+
+    Id 0 stays padding; nothing has to be counted or saved, so a component built on it can be
+    constructed, trained and reloaded from its config alone. Used by the text classifiers.
+    """
+
+    def __init__(self, n_buckets: int):
+        if n_buckets < 1:
+            raise ValueError(f"n_buckets must be >= 1, not {n_buckets}")
+        self.n_buckets = n_buckets
+
+    def __len__(self) -> int:
+        """The size of an embedding table over these ids (padding included)."""
+        return self.n_buckets + 1
+
+    def ids(self, doc: Doc) -> np.ndarray:
+        """Ids of every token of ``doc``: int64 array of shape (n_tokens,), each in 1..n_buckets."""
+        norms = np.fromiter((token.norm for token in doc), dtype=np.uint64, count=len(doc))
+        return (norms % np.uint64(self.n_buckets)).astype(np.int64) + 1
+
+
 @dataclass
 class DocFeatures:
     """The indices of one doc's tokens, untruncated."""
@@ -246,7 +268,9 @@ class FeatureExtractor:
     themselves come from ``vocab``, i.e. from ja_ginza, and are not saved).
     """
 
-    def __init__(self, vocab: Vocab, token_vocab: TokenVocab, lookup_fields: Sequence[str] = LOOKUP_FIELDS):
+    def __init__(
+        self, vocab: Vocab, token_vocab: TokenVocab | HashedTokenIds, lookup_fields: Sequence[str] = LOOKUP_FIELDS
+    ):
         self.lookup = VectorLookup(vocab, lookup_fields)
         self.token_vocab = token_vocab
 

@@ -50,9 +50,15 @@ class StaticPlusTrainableEmbedding(nn.Module):
         self.tokens = nn.Embedding(n_tokens, trainable_dim, padding_idx=0)  # (n_tokens, trainable_dim)
         self.no_vector = nn.Parameter(torch.zeros(trainable_dim))  # (trainable_dim,)
         self.dropout = nn.Dropout(dropout)
+        self.init_std = init_std
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw the trainable embedding afresh (N(0, init_std), padding row zero), zero the no-vector flag."""
         with torch.no_grad():
-            self.tokens.weight.normal_(0.0, init_std)
+            self.tokens.weight.normal_(0.0, self.init_std)
             self.tokens.weight[0].zero_()
+            self.no_vector.zero_()
 
     @property
     def output_dim(self) -> int:

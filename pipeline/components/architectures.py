@@ -1,0 +1,76 @@
+"""Registered model architectures: pure builders that wrap the torch networks of ``pipeline.nn`` with thinc."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, Softmax_v2, chain
+from thinc.types import Floats2d
+
+from pipeline.features import FeatureBatch, FeatureExtractor, HashedTokenIds, vectors_table
+from pipeline.ginza import ginza_vocab
+from pipeline.nn.text_encoder import RecurrentTextEncoder
+
+
+def doc_featurizer(n_buckets: int, max_length: int) -> Model[List[Doc], FeatureBatch]:
+    """A parameter-free layer: Docs -> FeatureBatch (ja_ginza vector rows + hashed token ids).
+
+    Vectors are looked up in the ja_ginza package's vocab whatever the Docs' own vocab, by text,
+    then lemma, then normalized form; each Doc keeps its first ``max_length`` tokens.
+    """
+    extractor = FeatureExtractor(ginza_vocab(), HashedTokenIds(n_buckets))
+
+    def forward(model: Model, docs: List[Doc], is_train: bool):
+        return extractor.batch(docs, max_length=max_length), lambda d_batch: []
+
+    return Model("knbc_featurize", forward, attrs={"n_buckets": n_buckets, "max_length": max_length})
+
+
+def _batch_to_torch(model: Model, batch: FeatureBatch, is_train: bool):
+    args = (batch.vector_rows, batch.token_ids, batch.lengths, batch.mask)
+    return ArgsKwargs(args=args, kwargs={}), lambda d_inputs: []  # integer inputs: no gradient
+
+
+def _reset_network(model: Model, X=None, Y=None) -> None:
+    model.shims[0]._model.reset_parameters()
+
+
+@registry.architectures("knbc.RNNClassifier.v1")
+def build_rnn_classifier(
+    cell: str = "lstm",
+    bidirectional: bool = True,
+    layers: int = 1,
+    hidden_size: int = 128,
+    dropout: float = 0.3,
+    pooling: str = "attention",
+    trainable_dim: int = 64,
+    n_buckets: int = 20000,
+    freeze_vectors: bool = True,
+    max_length: int = 512,
+    nO: Optional[int] = None,
+) -> Model[List[Doc], Floats2d]:
+    """A recurrent text classifier: Docs -> class probabilities (B, nO).
+
+    ja_ginza static vectors (frozen or fine-tuned) next to a hashed trainable embedding, a
+    ``cell`` (rnn | gru | lstm) encoder, optionally bidirectional and stacked, a pooling (last |
+    mean | max | attention), then a softmax layer whose width is set from the labels.
+    """
+    network = RecurrentTextEncoder(
+        vectors_table(ginza_vocab()),
+        n_tokens=n_buckets + 1,
+        trainable_dim=trainable_dim,
+        freeze_vectors=freeze_vectors,
+        hidden_size=hidden_size,
+        cell=cell,
+        layers=layers,
+        bidirectional=bidirectional,
+        pooling=pooling,
+        dropout=dropout,
+    )
+    encoder = PyTorchWrapper_v2(network, convert_inputs=_batch_to_torch)
+    encoder.init = _reset_network  # initialize() draws the weights from the (seeded) torch RNG
+    model = chain(doc_featurizer(n_buckets, max_length), encoder, Softmax_v2(nO=nO, nI=network.output_dim))
+    model.attrs["torch_network"] = network
+    return model

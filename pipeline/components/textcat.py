@@ -1,0 +1,84 @@
+"""``knbc_textcat``: a recurrent text classifier as a spaCy pipeline component.
+
+It is spaCy's single-label ``TextCategorizer`` (training, ``doc.cats``, serialization) with a
+recurrent model (``knbc.RNNClassifier.v1``), scores named after the component so that several
+instances (theme, sentiment) live in one pipeline, and defined results for empty input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterable, Optional
+
+import numpy
+from spacy.language import Language
+from spacy.pipeline.textcat import TextCategorizer
+from spacy.scorer import Scorer
+from spacy.tokens import Doc
+from spacy.training import Example
+from spacy.util import registry
+from thinc.api import Config, Model
+
+import pipeline.components.architectures  # noqa: F401  (registers knbc.RNNClassifier.v1)
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "knbc.RNNClassifier.v1"
+cell = "lstm"
+bidirectional = true
+layers = 1
+hidden_size = 128
+dropout = 0.3
+pooling = "attention"
+trainable_dim = 64
+n_buckets = 20000
+freeze_vectors = true
+max_length = 512
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+
+def score_named_cats(examples: Iterable[Example], *, name: str, labels: Iterable[str], **kwargs) -> Dict[str, Any]:
+    """spaCy's cats scores (macro P/R/F, per-label P/R/F, AUC) over ``labels``, keyed ``{name}_...``."""
+    scores = Scorer.score_cats(examples, "cats", labels=labels, multi_label=False, **kwargs)
+    return {f"{name}_{key.removeprefix('cats_')}": value for key, value in scores.items()}
+
+
+@registry.scorers("knbc.named_cats_scorer.v1")
+def make_named_cats_scorer() -> Callable:
+    """The registered scorer of ``knbc_textcat``."""
+    return score_named_cats
+
+
+class RecurrentTextCategorizer(TextCategorizer):
+    """A single-label text classifier over GiNZA tokens and ja_ginza vectors.
+
+    ``doc.cats`` gets one probability per label, summing to one. A Doc with no tokens (``""``)
+    gets equal scores for every label. Whitespace, emoji, symbols or non-Japanese text are
+    tokenized as usual and classified like any other text.
+    """
+
+    def predict(self, docs: Iterable[Doc]):
+        """Class probabilities (n_docs, n_labels); uniform for Docs without tokens."""
+        docs = list(docs)
+        scores = numpy.full((len(docs), len(self.labels)), 1.0 / max(len(self.labels), 1), dtype="f")
+        present = [i for i, doc in enumerate(docs) if len(doc)]
+        if present and self.labels:
+            scores[present] = self.model.ops.to_numpy(self.model.predict([docs[i] for i in present]))
+        return scores
+
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+        """Scores over this component's labels, keyed by its name (e.g. ``theme_macro_f``)."""
+        return self.scorer(examples, name=self.name, labels=self.labels, **kwargs)
+
+
+@Language.factory(
+    "knbc_textcat",
+    assigns=["doc.cats"],
+    default_config={"model": DEFAULT_MODEL, "scorer": {"@scorers": "knbc.named_cats_scorer.v1"}},
+    # scores are keyed by the instance's name ({name}_macro_f), which a factory cannot name here:
+    # configs list them under [training.score_weights]
+    default_score_weights={},
+)
+def make_knbc_textcat(nlp: Language, name: str, model: Model, scorer: Optional[Callable]) -> RecurrentTextCategorizer:
+    """Create a ``knbc_textcat`` component (see :class:`RecurrentTextCategorizer`)."""
+    return RecurrentTextCategorizer(nlp.vocab, model, name, threshold=0.0, scorer=scorer)

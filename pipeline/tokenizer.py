@@ -1,0 +1,60 @@
+"""GiNZA's tokenizer (SudachiPy, split mode C) without SudachiPy's input limit.
+
+SudachiPy refuses input over 49,149 bytes. ``knbc.JapaneseTokenizer.v1`` cuts such a text into
+pieces under the limit, at the last sentence end (。！？ or a newline) before it where there is
+one, tokenizes each piece and joins the Docs, so no text is refused and none of it is lost.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from spacy.lang.ja import JapaneseTokenizer
+from spacy.tokens import Doc
+from spacy.util import registry
+
+SUDACHI_MAX_BYTES = 49149
+_SENTENCE_END = re.compile(r"[。．！？!?\n]")
+
+
+def split_for_sudachi(text: str, max_bytes: int = SUDACHI_MAX_BYTES) -> list[str]:
+    """Cut ``text`` into pieces of at most ``max_bytes`` UTF-8 bytes, preferring sentence ends."""
+    pieces = []
+    while len(text.encode("utf-8")) > max_bytes:
+        head = text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")  # whole characters only
+        ends = [m.end() for m in _SENTENCE_END.finditer(head)]
+        cut = ends[-1] if ends and ends[-1] > len(head) // 2 else len(head)
+        pieces.append(text[:cut])
+        text = text[cut:]
+    pieces.append(text)
+    return pieces
+
+
+class ChunkingJapaneseTokenizer(JapaneseTokenizer):
+    """spaCy's JapaneseTokenizer that splits over-long texts (see the module docstring)."""
+
+    max_bytes = SUDACHI_MAX_BYTES
+
+    def __reduce__(self):
+        return ChunkingJapaneseTokenizer, (self.vocab, self.split_mode)
+
+    def __call__(self, text: str) -> Doc:
+        """Tokenize ``text``; a text over the byte limit is tokenized in pieces and joined."""
+        if len(text) * 3 <= self.max_bytes or len(text.encode("utf-8")) <= self.max_bytes:
+            return super().__call__(text)
+        docs = [super(ChunkingJapaneseTokenizer, self).__call__(piece) for piece in split_for_sudachi(text, self.max_bytes)]
+        sub_tokens = [sub for doc in docs for sub in doc.user_data.pop("sub_tokens", [None] * len(doc))]
+        joined = Doc.from_docs(docs, ensure_whitespace=False)
+        joined.user_data["sub_tokens"] = sub_tokens  # GiNZA's per-token split-mode A/B analyses
+        return joined
+
+
+@registry.tokenizers("knbc.JapaneseTokenizer.v1")
+def create_tokenizer(split_mode: Optional[str] = "C"):
+    """Registered tokenizer factory: GiNZA's settings (split mode C), no input-length limit."""
+
+    def tokenizer_factory(nlp):
+        return ChunkingJapaneseTokenizer(nlp.vocab, split_mode=split_mode)
+
+    return tokenizer_factory

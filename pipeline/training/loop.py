@@ -1,0 +1,127 @@
+"""The one training loop: seeded, shuffled minibatches through ``nlp.update``, gradient clipping,
+evaluation on dev after each epoch, early stopping that keeps the best epoch, a progress bar and a
+JSONL metrics log."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from spacy.language import Language
+from spacy.training import Example
+from spacy.util import fix_random_seed, minibatch
+from thinc.api import Adam
+from tqdm.auto import tqdm
+
+
+@dataclass
+class TrainSettings:
+    """How to train one component."""
+
+    max_epochs: int = 15
+    patience: int = 3  # epochs without a better dev score before stopping
+    batch_size: int = 32
+    learn_rate: float = 2e-3
+    grad_clip: float = 1.0
+    L2: float = 1e-6
+    seed: int = 0
+    metric: str = "macro_f"  # the dev score that selects the best epoch: {component}_{metric}
+
+    def __post_init__(self):
+        if self.max_epochs < 1 or self.batch_size < 1 or self.patience < 0:
+            raise ValueError(f"max_epochs and batch_size must be >= 1 and patience >= 0: {self}")
+
+
+@dataclass
+class TrainResult:
+    """What a training run did: per-epoch history, the chosen epoch, and its dev scores."""
+
+    best_epoch: int
+    best_score: float
+    dev_scores: dict
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def train_component(
+    nlp: Language,
+    component: str,
+    train: Sequence[Example],
+    dev: Sequence[Example],
+    settings: TrainSettings = TrainSettings(),
+    log_path: str | Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Initialize and train ``nlp``'s ``component`` on ``train``, keeping its best epoch on ``dev``.
+
+    Same data, settings and seed give the same model. The other components are left untouched.
+    """
+    if not train:
+        raise ValueError("no training examples")
+    if not dev:
+        raise ValueError("no dev examples: early stopping needs a dev set")
+    started = time.perf_counter()
+    fix_random_seed(settings.seed)
+    pipe = nlp.get_pipe(component)
+    pipe.initialize(lambda: train, nlp=nlp)
+    optimizer = Adam(settings.learn_rate, grad_clip=settings.grad_clip, L2=settings.L2, use_averages=False)
+    others = [name for name in nlp.pipe_names if name != component]
+    key = f"{component}_{settings.metric}"
+    rng = random.Random(settings.seed)
+    order = list(train)
+    best: tuple[float, int, bytes, dict] | None = None
+    history: list[dict] = []
+    log = Path(log_path).open("w", encoding="utf-8") if log_path else None
+    try:
+        for epoch in range(1, settings.max_epochs + 1):
+            rng.shuffle(order)
+            losses: dict[str, float] = {}
+            batches = list(minibatch(order, size=settings.batch_size))
+            bar = tqdm(batches, desc=f"{component} epoch {epoch}", leave=False, disable=not progress)
+            for batch in bar:
+                nlp.update(batch, sgd=optimizer, losses=losses, exclude=others)
+                bar.set_postfix(loss=f"{losses.get(component, 0.0):.3f}")
+            scores = _dev_scores(nlp, component, dev)
+            score = float(scores.get(key) or 0.0)
+            entry = {
+                "epoch": epoch,
+                "loss": losses.get(component, 0.0),
+                "dev": score,
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+            history.append(entry)
+            if log:
+                log.write(json.dumps({**entry, "dev_scores": scores}, ensure_ascii=False) + "\n")
+                log.flush()
+            if progress:
+                tqdm.write(f"{component} epoch {epoch}: loss {entry['loss']:.4f}, dev {key} {score:.4f}")
+            if best is None or score > best[0]:
+                best = (score, epoch, pipe.to_bytes(), scores)
+            elif epoch - best[1] >= settings.patience:
+                break
+    finally:
+        if log:
+            log.close()
+    pipe.from_bytes(best[2])
+    return TrainResult(
+        best_epoch=best[1],
+        best_score=best[0],
+        dev_scores=best[3],
+        history=history,
+        seconds=round(time.perf_counter() - started, 2),
+    )
+
+
+def _dev_scores(nlp: Language, component: str, dev: Sequence[Example]) -> dict:
+    docs = nlp.get_pipe(component).pipe(eg.predicted.copy() for eg in dev)
+    examples = [Example(doc, eg.reference) for doc, eg in zip(docs, dev)]
+    return nlp.get_pipe(component).score(examples)
+
+
+def settings_dict(settings: TrainSettings) -> dict:
+    """The settings as a plain dict (for metrics files)."""
+    return asdict(settings)

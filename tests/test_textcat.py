@@ -1,0 +1,125 @@
+"""knbc_textcat: spaCy's test_overfitting_IO pattern, config round-trips, and bad input."""
+
+import numpy
+import pytest
+import spacy
+from spacy.util import load_config_from_str
+
+from pipeline.ginza import blank_japanese
+from pipeline.training.data import labelled_texts_to_examples
+from pipeline.training.loop import TrainSettings, train_component
+
+TINY = {
+    "@architectures": "knbc.RNNClassifier.v1",
+    "hidden_size": 16,
+    "trainable_dim": 8,
+    "n_buckets": 500,
+    "dropout": 0.0,
+}
+PAIRS = [
+    ("京都の紅葉がきれいでした。", "京都観光"),
+    ("清水寺に行きました。", "京都観光"),
+    ("新しいケータイの電池がすぐ切れる。", "携帯電話"),
+    ("携帯のメールが届かない。", "携帯電話"),
+    ("ラーメンがおいしかった。", "グルメ"),
+    ("野球の試合を見た。", "スポーツ"),
+]
+LABELS = ("携帯電話", "京都観光", "スポーツ", "グルメ")
+
+
+def overfit(model=TINY, name="theme", epochs=40):
+    nlp = blank_japanese()
+    nlp.add_pipe("knbc_textcat", name=name, config={"model": model})
+    examples = labelled_texts_to_examples(nlp, PAIRS, LABELS)
+    settings = TrainSettings(max_epochs=epochs, patience=epochs, batch_size=3, learn_rate=0.01, seed=1)
+    result = train_component(nlp, name, examples, examples, settings, progress=False)
+    return nlp, result
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return overfit()
+
+
+def test_overfitting_io(trained, tmp_path):
+    nlp, result = trained
+    assert result.best_score == 1.0
+    for text, label in PAIRS:
+        cats = nlp(text).cats
+        assert max(cats, key=cats.get) == label
+        assert sum(cats.values()) == pytest.approx(1.0, abs=1e-5)
+    nlp.to_disk(tmp_path)
+    nlp2 = spacy.load(tmp_path)
+    texts = [text for text, _ in PAIRS]
+    for text in texts:
+        assert nlp2(text).cats == pytest.approx(nlp(text).cats, abs=1e-6)
+    batch = [doc.cats for doc in nlp2.pipe(texts, batch_size=4)]
+    single = [nlp2(text).cats for text in texts]
+    for a, b in zip(batch, single):
+        assert a == pytest.approx(b, abs=1e-5)
+
+
+def test_frozen_vectors_stay_out_of_the_saved_weights(trained, tmp_path):
+    nlp, _ = trained
+    nlp.to_disk(tmp_path)
+    size = sum(f.stat().st_size for f in (tmp_path / "theme").rglob("*") if f.is_file())
+    assert size < 2_000_000  # the 20,000 x 300 table would be 24 MB
+
+
+def test_same_seed_same_model():
+    a, _ = overfit(epochs=3)
+    b, _ = overfit(epochs=3)
+    text = "京都のラーメン"
+    assert a(text).cats == b(text).cats
+
+
+@pytest.mark.parametrize("cell,bidirectional,pooling", [
+    ("rnn", False, "last"), ("gru", True, "mean"), ("lstm", True, "max"), ("lstm", False, "attention"),
+])
+def test_every_variant_learns(cell, bidirectional, pooling):
+    model = {**TINY, "cell": cell, "bidirectional": bidirectional, "pooling": pooling}
+    _, result = overfit(model=model, epochs=40)
+    assert result.best_score == 1.0
+
+
+def test_config_round_trip(trained):
+    nlp, _ = trained
+    config = nlp.config.to_str()
+    assert "knbc.RNNClassifier.v1" in config and "knbc.JapaneseTokenizer.v1" in config
+    rebuilt = spacy.util.load_model_from_config(load_config_from_str(config), auto_fill=True)
+    assert rebuilt.pipe_names == ["theme"]
+    assert rebuilt.config.to_str() == config
+
+
+@pytest.mark.parametrize("text", ["", " ", "\n\n", "😀🎉", "！？＃", "Hello world, this is English.", "12345"])
+def test_odd_texts_get_scores(trained, text):
+    nlp, _ = trained
+    cats = nlp(text).cats
+    assert set(cats) == set(LABELS)
+    assert sum(cats.values()) == pytest.approx(1.0, abs=1e-5)
+    if not len(nlp.make_doc(text)):
+        assert set(cats.values()) == {0.25}
+
+
+def test_text_over_sudachis_limit_is_classified_whole(trained):
+    nlp, _ = trained
+    text = "京都の紅葉がきれいでした。" * 4000  # 156,000 bytes, three times SudachiPy's limit
+    doc = nlp(text)
+    assert doc.text == text
+    assert len(doc) == 4000 * len(nlp.make_doc("京都の紅葉がきれいでした。"))
+    assert max(doc.cats, key=doc.cats.get) == "京都観光"
+
+
+def test_non_string_input_is_a_clear_error(trained):
+    nlp, _ = trained
+    with pytest.raises(ValueError, match="Expected a string"):
+        nlp(123)
+
+
+def test_scores_are_named_after_the_component(trained):
+    nlp, _ = trained
+    examples = labelled_texts_to_examples(nlp, PAIRS, LABELS)
+    scores = nlp.evaluate(examples)
+    assert scores["theme_macro_f"] == 1.0
+    assert set(scores["theme_f_per_type"]) == set(LABELS)
+    assert "theme_macro_auc" in scores
