@@ -1,3 +1,13 @@
-"""knbc-pipeline: GiNZA tokenization and recurrent networks on the KNB corpus, as spaCy components."""
+"""knbc-pipeline: GiNZA tokenization and recurrent networks on the KNB corpus, as spaCy components.
+
+``pipeline.load()`` gives the trained pipeline: ``nlp("京都の紅葉がきれいでした。").cats``.
+"""
 
 __version__ = "0.1.0"
+
+
+def load(*args, **kwargs):
+    """Load a trained pipeline (see :func:`pipeline.loading.load`)."""
+    from pipeline.loading import load as _load
+
+    return _load(*args, **kwargs)

@@ -1,4 +1,4 @@
-"""The ``knbc`` command line: ``knbc corpus stats | export | splits | coverage``."""
+"""The ``knbc`` command line: ``knbc corpus ...``, ``knbc train``, ``knbc assemble``."""
 
 from __future__ import annotations
 
@@ -149,6 +149,61 @@ def corpus_coverage(
     typer.echo(f"{sum(len(d) for d in docs)} tokens in {len(docs)} sentences find a vector by")
     for stage, fraction in coverage.items():
         typer.echo(f"  {stage:<16} {fraction:.2%}")
+
+
+@app.command("train")
+def train_command(
+    config: Path = typer.Argument(..., help="spaCy config of the pipeline to train (see models/configs/)."),
+    out: Path = typer.Option(..., "--out", help="Folder to save the trained pipeline and metrics.json in."),
+    component: Optional[str] = typer.Option(None, help="Component to train (default: the config's only one)."),
+    task: Optional[str] = typer.Option(None, help="KNBC task: theme | sentiment (default: the component's name)."),
+    train: Optional[Path] = typer.Option(None, "--train", help="Your training data: .jsonl / .csv (text, label) or .spacy."),
+    dev: Optional[Path] = typer.Option(None, "--dev", help="Your dev data (early stopping), same formats."),
+    test: Optional[Path] = typer.Option(None, "--test", help="Your test data, scored once after training."),
+    seed: int = typer.Option(0, help="Random seed: same seed and data, same model."),
+    max_epochs: int = typer.Option(10, help="Most epochs to train."),
+    patience: int = typer.Option(2, help="Epochs without a better dev score before stopping."),
+    batch_size: int = typer.Option(64, help="Sentences per update."),
+    learn_rate: float = typer.Option(3e-3, help="Adam learning rate."),
+    grad_clip: float = typer.Option(1.0, help="Gradient clipping (L2 norm)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Train a classifier on the shipped KNBC split (default) or on your own data, with early stopping."""
+    from pipeline.training.loop import TrainSettings
+    from pipeline.training.train import train_from_config
+
+    settings = TrainSettings(
+        max_epochs=max_epochs, patience=patience, batch_size=batch_size, learn_rate=learn_rate,
+        grad_clip=grad_clip, seed=seed,
+    )
+    try:
+        result, metrics = train_from_config(
+            config, out, settings, component=component, task=task, train=train, dev=dev, test=test, progress=not quiet
+        )
+    except (KnbcError, OSError) as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    name = metrics["component"]
+    typer.echo(f"best epoch {result.best_epoch}: dev {name}_macro_f {result.best_score:.4f} ({result.seconds:.0f} s)")
+    if metrics["test"]:
+        typer.echo(f"test {name}_macro_f {metrics['test'][f'{name}_macro_f']:.4f}")
+    typer.echo(f"saved {out} (metrics.json, train_log.jsonl)")
+
+
+@app.command("assemble")
+def assemble_command(
+    models: list[Path] = typer.Argument(..., help="Trained pipelines whose components to combine."),
+    out: Path = typer.Option(..., "--out", help="Folder for the combined pipeline."),
+) -> None:
+    """Combine trained pipelines (e.g. theme and sentiment) into one."""
+    from pipeline.training.train import assemble
+
+    try:
+        path = assemble(models, out)
+    except KnbcError as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"saved {path}")
 
 
 def main() -> None:

@@ -1,0 +1,74 @@
+"""Saving and loading trained pipelines, with checks that say what is wrong with a model folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import spacy
+from spacy.language import Language
+
+from pipeline import __version__
+from pipeline.errors import KnbcError
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_PIPELINE = MODELS_DIR / "knbc-classifiers"
+META_KEY = "knbc_pipeline"
+
+
+class ModelError(KnbcError):
+    """A model folder that is missing, incomplete, or made by an incompatible version."""
+
+
+def _compatible(saved: str) -> bool:
+    return saved.split(".")[:2] == __version__.split(".")[:2]
+
+
+def check_model_dir(path: str | Path) -> dict:
+    """Check that ``path`` holds a complete pipeline saved by this package; return its meta."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelError(f"{path}: no such model folder (train one with `knbc train`, see the README)")
+    for required in ("config.cfg", "meta.json", "tokenizer"):
+        if not (path / required).exists():
+            raise ModelError(f"{path}: incomplete model folder, {required} is missing")
+    meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    info = meta.get(META_KEY)
+    if info is None:
+        raise ModelError(f"{path}: not a knbc-pipeline model (meta.json has no {META_KEY!r} entry)")
+    if not _compatible(info.get("version", "")):
+        raise ModelError(
+            f"{path}: made by knbc-pipeline {info.get('version')}, this is {__version__}; retrain it with `knbc train`"
+        )
+    missing = [name for name in meta.get("pipeline", []) if not (path / name).is_dir()]
+    if missing:
+        raise ModelError(f"{path}: incomplete model folder, component folder(s) {missing} missing")
+    return meta
+
+
+def save_pipeline(nlp: Language, path: str | Path, **info) -> Path:
+    """``nlp.to_disk(path)`` with this package's version (and ``info``) recorded in meta.json."""
+    nlp.meta[META_KEY] = {"version": __version__, **info}
+    nlp.meta.setdefault("requirements", [])
+    requirement = f"knbc-pipeline>={__version__}"
+    if requirement not in nlp.meta["requirements"]:
+        nlp.meta["requirements"].append(requirement)
+    path = Path(path)
+    nlp.to_disk(path)
+    return path
+
+
+def load(path: str | Path = DEFAULT_PIPELINE, full_ginza: bool = False) -> Language:
+    """Load a trained pipeline: GiNZA's tokenizer and our components (theme, sentiment).
+
+    With ``full_ginza`` the pipeline is ja_ginza's whole pipeline (parser, NER, ... about 50x
+    slower) with our components added after it.
+    """
+    meta = check_model_dir(path)
+    nlp = spacy.load(path)
+    if not full_ginza:
+        return nlp
+    full = spacy.load("ja_ginza")
+    for name in meta["pipeline"]:
+        full.add_pipe(name, source=nlp)
+    return full

@@ -1,0 +1,127 @@
+"""Train one classifier component from a config file, on the shipped KNBC split or on a user's data,
+and save it with its metrics and the data it saw."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+import spacy
+from spacy.training import Example
+
+from pipeline.corpus import shipped_corpus
+from pipeline.corpus.splits import SPLITS_DIR, load_splits
+from pipeline.loading import save_pipeline
+from pipeline.training.data import (
+    TASKS,
+    DataError,
+    docbin_examples,
+    labelled_texts_to_examples,
+    read_labelled_texts,
+    task_examples,
+)
+from pipeline.training.loop import TrainResult, TrainSettings, train_component
+
+
+def _user_examples(nlp, path: Path, label_set: Sequence[str] | None) -> list[Example]:
+    if path.suffix == ".spacy":
+        return docbin_examples(nlp, path, label_set)
+    pairs = read_labelled_texts(path)
+    labels = label_set or sorted({label for _, label in pairs})
+    unknown = sorted({label for _, label in pairs} - set(labels))
+    if unknown:
+        raise DataError(f"{path}: labels {unknown} are not among {list(labels)}")
+    return labelled_texts_to_examples(nlp, pairs, labels)
+
+
+def load_task_data(nlp, task: str | None, train: Path | None, dev: Path | None, test: Path | None):
+    """(train, dev, test, description): the KNBC task on the shipped split, or the user's files."""
+    if train is None:
+        if task not in TASKS:
+            raise DataError(f"no --train file given and {task!r} is not a KNBC task {sorted(TASKS)}")
+        corpus, splits = shipped_corpus(), load_splits()
+        parts = [task_examples(nlp, splits.select(corpus.sentences, s), task) for s in ("train", "dev", "test")]
+        files = {s: str((SPLITS_DIR / f"{s}.txt").relative_to(SPLITS_DIR.parents[2])) for s in ("train", "dev", "test")}
+        return (*parts, {"source": "KNBC v1.0, shipped article split", "split_files": files})
+    if dev is None:
+        raise DataError("--train needs a --dev file too (early stopping selects the best epoch on it)")
+    label_set = TASKS.get(task) if task else None
+    train_examples = _user_examples(nlp, train, label_set)
+    if label_set is None:
+        label_set = sorted({k for eg in train_examples for k, v in eg.reference.cats.items() if v == 1.0})
+    parts = [train_examples, _user_examples(nlp, dev, label_set)]
+    parts.append(_user_examples(nlp, test, label_set) if test else [])
+    return (*parts, {"source": "user files", "train": str(train), "dev": str(dev), "test": str(test) if test else None})
+
+
+def _plain_scores(scores: dict) -> dict:
+    return {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in scores.items() if v is not None}
+
+
+def train_from_config(
+    config_path: str | Path,
+    out: str | Path,
+    settings: TrainSettings,
+    component: str | None = None,
+    task: str | None = None,
+    train: Path | None = None,
+    dev: Path | None = None,
+    test: Path | None = None,
+    progress: bool = True,
+) -> tuple[TrainResult, dict]:
+    """Build the pipeline of ``config_path``, train ``component`` on the task data, save to ``out``.
+
+    Writes the pipeline, ``metrics.json`` (settings, history, dev and test scores, data) and
+    ``train_log.jsonl``. Returns the training result and the metrics.
+    """
+    config = spacy.util.load_config(config_path)
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    names = nlp.pipe_names
+    component = component or (names[0] if len(names) == 1 else None)
+    if component not in names:
+        raise DataError(f"{config_path}: name the component to train with --component, one of {names}")
+    if task is None and train is None:  # on KNBC the component's name is its task; user data bring their own labels
+        task = component if component in TASKS else None
+    train_ex, dev_ex, test_ex, data = load_task_data(nlp, task, train, dev, test)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = train_component(nlp, component, train_ex, dev_ex, settings, log_path=out / "train_log.jsonl", progress=progress)
+    test_scores = {}
+    if test_ex:
+        docs = nlp.get_pipe(component).pipe(eg.predicted.copy() for eg in test_ex)
+        test_scores = nlp.get_pipe(component).score([Example(d, eg.reference) for d, eg in zip(docs, test_ex)])
+    metrics = {
+        "component": component,
+        "task": task,
+        "labels": list(nlp.get_pipe(component).labels),
+        "data": {**data, "n_train": len(train_ex), "n_dev": len(dev_ex), "n_test": len(test_ex)},
+        "settings": asdict(settings),
+        "best_epoch": result.best_epoch,
+        "train_seconds": result.seconds,
+        "dev": _plain_scores(result.dev_scores),
+        "test": _plain_scores(test_scores),
+        "history": result.history,
+    }
+    save_pipeline(nlp, out, task=task, component=component)
+    (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
+    return result, metrics
+
+
+def assemble(model_dirs: Sequence[str | Path], out: str | Path) -> Path:
+    """One pipeline holding the components of several trained pipelines (e.g. theme + sentiment)."""
+    from pipeline.ginza import blank_japanese
+    from pipeline.loading import check_model_dir
+
+    nlp = blank_japanese()
+    sources = {}
+    for model_dir in model_dirs:
+        check_model_dir(model_dir)
+        source = spacy.load(model_dir)
+        for name in source.pipe_names:
+            if name in nlp.pipe_names:
+                raise DataError(f"{model_dir}: a component named {name!r} is already in the pipeline")
+            nlp.add_pipe(name, source=source)
+            sources[name] = str(model_dir)
+    return save_pipeline(nlp, out, components=sources)

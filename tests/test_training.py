@@ -1,0 +1,118 @@
+"""Training as users run it: `knbc train` on KNBC or on their files, `spacy train` on our config, loading."""
+
+import json
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from typer.testing import CliRunner
+
+import pipeline
+from pipeline.cli import app
+from pipeline.corpus.export import records_to_docs
+from pipeline.loading import ModelError, check_model_dir
+
+CONFIGS = Path(__file__).resolve().parents[1] / "models" / "configs"
+TINY_MODEL = [
+    "--components.theme.model.hidden_size=8",
+    "--components.theme.model.trainable_dim=8",
+    "--components.theme.model.n_buckets=100",
+]
+runner = CliRunner()
+
+
+def tiny_config(tmp_path, task="theme"):
+    """The shipped config with a tiny network (config overrides written into a copy)."""
+    config = spacy.util.load_config(CONFIGS / f"{task}.cfg")
+    config["components"][task]["model"].update({"hidden_size": 8, "trainable_dim": 8, "n_buckets": 100})
+    path = tmp_path / f"{task}.cfg"
+    config.to_disk(path)
+    return path
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+ROWS = [
+    {"text": "この店のラーメンは最高だ。", "label": "good"},
+    {"text": "店員の態度が悪かった。", "label": "bad"},
+    {"text": "とてもおいしかった。", "label": "good"},
+    {"text": "二度と行かない。", "label": "bad"},
+]
+
+
+def test_knbc_train_on_user_jsonl(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", ROWS * 3)
+    dev = write_jsonl(tmp_path / "dev.jsonl", ROWS)
+    out = tmp_path / "model"
+    args = ["train", str(tiny_config(tmp_path)), "--out", str(out), "--train", str(train), "--dev", str(dev),
+            "--test", str(dev), "--max-epochs", "2", "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["labels"] == ["bad", "good"] and metrics["data"]["n_train"] == 12
+    assert len(metrics["history"]) == 2 and "theme_macro_f" in metrics["test"]
+    nlp = pipeline.load(out)
+    assert set(nlp("おいしい").cats) == {"bad", "good"}
+    assert len((out / "train_log.jsonl").read_text().splitlines()) == 2
+
+
+def test_knbc_train_names_bad_user_data(tmp_path):
+    train = tmp_path / "train.jsonl"
+    train.write_text('{"text": "よい", "label": "good"}\n{"text": "悪い"\n', encoding="utf-8")
+    dev = write_jsonl(tmp_path / "dev.jsonl", ROWS)
+    result = runner.invoke(app, ["train", str(tiny_config(tmp_path)), "--out", str(tmp_path / "m"),
+                                 "--train", str(train), "--dev", str(dev), "--quiet"])
+    assert result.exit_code == 2
+    assert "train.jsonl:2: not a JSON object" in result.output
+    no_label = write_jsonl(tmp_path / "nolabel.jsonl", [{"text": "よい"}])
+    result = runner.invoke(app, ["train", str(tiny_config(tmp_path)), "--out", str(tmp_path / "m"),
+                                 "--train", str(no_label), "--dev", str(dev), "--quiet"])
+    assert result.exit_code == 2 and "nolabel.jsonl:1: 'label' must be a non-empty string" in result.output
+    result = runner.invoke(app, ["train", str(tiny_config(tmp_path)), "--out", str(tmp_path / "m"),
+                                 "--train", str(dev), "--quiet"])
+    assert result.exit_code == 2 and "--dev" in result.output
+
+
+def test_knbc_train_csv(tmp_path):
+    import pandas as pd
+
+    pd.DataFrame(ROWS * 2).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame(ROWS).to_csv(tmp_path / "dev.csv", index=False)
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["train", str(tiny_config(tmp_path)), "--out", str(out), "--train",
+                                 str(tmp_path / "train.csv"), "--dev", str(tmp_path / "dev.csv"),
+                                 "--max-epochs", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert spacy.load(out)("おいしい").cats
+
+
+def test_spacy_train_runs_our_config(tmp_path, ginza, corpus):
+    docs = records_to_docs(ginza, corpus.sentences[:40])
+    DocBin(docs=docs[:30], store_user_data=True).to_disk(tmp_path / "train.spacy")
+    DocBin(docs=docs[30:], store_user_data=True).to_disk(tmp_path / "dev.spacy")
+    from spacy.cli.train import train
+
+    overrides = {
+        "paths.train": str(tmp_path / "train.spacy"),
+        "paths.dev": str(tmp_path / "dev.spacy"),
+        "training.max_steps": 4,
+        "training.eval_frequency": 2,
+        **{flag[2:].split("=")[0]: int(flag.split("=")[1]) for flag in TINY_MODEL},
+    }
+    train(CONFIGS / "theme.cfg", tmp_path / "out", overrides=overrides)
+    nlp = spacy.load(tmp_path / "out" / "model-best")
+    cats = nlp("京都の紅葉がきれいでした。").cats
+    assert set(cats) == {"携帯電話", "京都観光", "スポーツ", "グルメ"}
+
+
+def test_loading_says_what_is_wrong(tmp_path):
+    with pytest.raises(ModelError, match="no such model folder"):
+        pipeline.load(tmp_path / "nothing")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.cfg").write_text("")
+    with pytest.raises(ModelError, match="incomplete model folder, meta.json is missing"):
+        check_model_dir(tmp_path / "half")
