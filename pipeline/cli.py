@@ -1,4 +1,4 @@
-"""The ``knbc`` command line: ``knbc corpus ...``, ``knbc train``, ``knbc assemble``."""
+"""The ``knbc`` command line: ``knbc corpus ...``, ``train``, ``assemble``, ``benchmark``."""
 
 from __future__ import annotations
 
@@ -204,6 +204,30 @@ def assemble_command(
         typer.secho(f"error: {err}", fg="red", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"saved {path}")
+
+
+@app.command("benchmark")
+def benchmark_command(
+    model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc-classifiers)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the results to this JSON file."),
+    repeats: int = typer.Option(3, help="Timed runs of each pipeline; the best counts."),
+) -> None:
+    """Sentences/s of tokenizer + classifiers against the tokenizer alone on the KNBC sentences, latency, memory."""
+    import json
+
+    from pipeline.benchmark import benchmark
+    from pipeline.loading import DEFAULT_PIPELINE
+
+    try:
+        results = benchmark(model or DEFAULT_PIPELINE, repeats=repeats)
+    except KnbcError as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    for key, value in results.items():
+        typer.echo(f"{key:>28}: {value}")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
 def main() -> None:

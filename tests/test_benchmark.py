@@ -1,0 +1,15 @@
+"""`knbc benchmark` runs end to end on a tiny model (what it measures is not asserted: no timed tests)."""
+
+from test_textcat import overfit
+
+from pipeline.benchmark import benchmark
+from pipeline.loading import save_pipeline
+
+
+def test_benchmark_reports_every_figure(tmp_path):
+    nlp, _ = overfit(epochs=1)
+    save_pipeline(nlp, tmp_path / "tiny")
+    results = benchmark(tmp_path / "tiny", texts=["京都の紅葉がきれいでした。"] * 20, repeats=1, latency_calls=5)
+    assert results["components"] == ["theme"] and results["texts"] == 20
+    for key in ("tokenizer_sentences_per_s", "pipeline_sentences_per_s", "latency_ms_median", "peak_rss_mb"):
+        assert results[key] > 0
