@@ -206,6 +206,32 @@ def assemble_command(
     typer.echo(f"saved {path}")
 
 
+@app.command("classify")
+def classify_command(
+    texts: Optional[list[str]] = typer.Argument(None, help="Texts to classify (default: one per line on stdin)."),
+    model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc-classifiers)."),
+) -> None:
+    """Print each text's labels and scores as a JSON line: {"text", "theme", "sentiment", "cats"}."""
+    import json
+    import sys
+
+    from pipeline.loading import DEFAULT_PIPELINE, load
+
+    try:
+        nlp = load(model or DEFAULT_PIPELINE)
+    except KnbcError as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    lines = texts if texts else (line.rstrip("\n") for line in sys.stdin)
+    for doc in nlp.pipe(lines):
+        record = {"text": doc.text}
+        for name in nlp.pipe_names:
+            labels = nlp.get_pipe(name).labels
+            record[name] = max(labels, key=lambda label: doc.cats[label])
+        record["cats"] = {label: round(score, 4) for label, score in doc.cats.items()}
+        typer.echo(json.dumps(record, ensure_ascii=False))
+
+
 @app.command("benchmark")
 def benchmark_command(
     model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc-classifiers)."),

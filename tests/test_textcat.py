@@ -82,6 +82,17 @@ def test_every_variant_learns(cell, bidirectional, pooling):
     assert result.best_score == 1.0
 
 
+def test_fine_tuned_vectors_are_trained_and_saved(tmp_path):
+    nlp, result = overfit(model={**TINY, "freeze_vectors": False}, epochs=5)
+    network = nlp.get_pipe("theme").model.attrs["torch_network"]
+    assert network.embed.vectors.requires_grad
+    nlp.to_disk(tmp_path)
+    size = sum(f.stat().st_size for f in (tmp_path / "theme").rglob("*") if f.is_file())
+    assert size > 20_000_000  # the tuned 20,000 x 300 table is part of the weights
+    reloaded = spacy.load(tmp_path)
+    assert reloaded("京都の紅葉").cats == pytest.approx(nlp("京都の紅葉").cats, abs=1e-6)
+
+
 def test_config_round_trip(trained):
     nlp, _ = trained
     config = nlp.config.to_str()
