@@ -227,7 +227,7 @@ def classify_command(
         record = {"text": doc.text}
         for name in nlp.pipe_names:
             labels = nlp.get_pipe(name).labels
-            record[name] = max(labels, key=lambda label: doc.cats[label])
+            record[name] = max(labels, key=lambda label: doc.cats[label]) if len(doc) else None  # "" has no label
         record["cats"] = {label: round(score, 4) for label, score in doc.cats.items()}
         typer.echo(json.dumps(record, ensure_ascii=False))
 
