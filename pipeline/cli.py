@@ -1,7 +1,8 @@
-"""The ``knbc`` command line: ``knbc corpus ...``, ``train``, ``assemble``, ``benchmark``."""
+"""The ``knbc`` command line: ``corpus ...``, ``train``, ``assemble``, ``evaluate``, ``report``, ``classify``, ``benchmark``."""
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -206,13 +207,51 @@ def assemble_command(
     typer.echo(f"saved {path}")
 
 
+@app.command("evaluate")
+def evaluate_command(
+    task: str = typer.Option("theme", help="theme | sentiment"),
+    protocol: str = typer.Option("cv5", help="cv5 (5 article-grouped folds) | peer (random 10%, 5 seeds) | split"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Results folder (default: out/eval/TASK-PROTOCOL)."),
+    models: Optional[str] = typer.Option(None, help="Comma-separated subset, e.g. majority,spacy_bow,bilstm_attention."),
+    runs: Optional[int] = typer.Option(None, help="Only the first N folds / seeds."),
+    hyperparam: Optional[list[str]] = typer.Option(None, "--set", help="Hyperparameter KEY=VALUE, repeatable."),
+) -> None:
+    """Train and score baselines, spaCy's textcats and our recurrent variants in one run; write the report."""
+    from pipeline.evaluation import compare, write_report
+
+    out = out or Path("out") / "eval" / f"{task}-{protocol}"
+    hyperparams = {}
+    for item in hyperparam or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            typer.secho(f"error: --set takes KEY=VALUE, not {item!r}", fg="red", err=True)
+            raise typer.Exit(2)
+        hyperparams[key] = json.loads(value) if value[:1].isdigit() or value in ("true", "false") else value
+    try:
+        compare(task, protocol, out, models=models.split(",") if models else None, runs=runs, hyperparams=hyperparams)
+    except (KnbcError, ValueError) as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {write_report(out)}")
+
+
+@app.command("report")
+def report_command(results: Path = typer.Argument(..., help="A results folder written by `knbc evaluate`.")) -> None:
+    """Rebuild report.md and its plots from saved evaluation results, without retraining."""
+    from pipeline.evaluation import write_report
+
+    if not (results / "results.csv").is_file():
+        typer.secho(f"error: {results} holds no results.csv; run `knbc evaluate` first", fg="red", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"wrote {write_report(results)}")
+
+
 @app.command("classify")
 def classify_command(
     texts: Optional[list[str]] = typer.Argument(None, help="Texts to classify (default: one per line on stdin)."),
     model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc-classifiers)."),
 ) -> None:
     """Print each text's labels and scores as a JSON line: {"text", "theme", "sentiment", "cats"}."""
-    import json
     import sys
 
     from pipeline.loading import DEFAULT_PIPELINE, load
@@ -239,8 +278,6 @@ def benchmark_command(
     repeats: int = typer.Option(3, help="Timed runs of each pipeline; the best counts."),
 ) -> None:
     """Sentences/s of tokenizer + classifiers against the tokenizer alone on the KNBC sentences, latency, memory."""
-    import json
-
     from pipeline.benchmark import benchmark
     from pipeline.loading import DEFAULT_PIPELINE
 

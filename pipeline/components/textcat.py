@@ -35,6 +35,7 @@ freeze_vectors = true
 max_length = 512
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+PREDICT_GROUP = 64  # Docs per forward pass at prediction time
 
 
 def score_named_cats(examples: Iterable[Example], *, name: str, labels: Iterable[str], **kwargs) -> Dict[str, Any]:
@@ -44,9 +45,19 @@ def score_named_cats(examples: Iterable[Example], *, name: str, labels: Iterable
 
 
 @registry.scorers("knbc.named_cats_scorer.v1")
-def make_named_cats_scorer() -> Callable:
-    """The registered scorer of ``knbc_textcat``."""
-    return score_named_cats
+def make_named_cats_scorer(name: Optional[str] = None) -> Callable:
+    """The registered scorer of ``knbc_textcat``.
+
+    With ``name`` it also serves spaCy's own ``textcat`` (which does not pass its name), so that
+    both kinds of classifier report the same keys (``{name}_macro_f``).
+    """
+    if name is None:
+        return score_named_cats
+
+    def score(examples: Iterable[Example], *, labels: Iterable[str], multi_label: bool = False, **kwargs):
+        return score_named_cats(examples, name=name, labels=labels, **kwargs)
+
+    return score
 
 
 class RecurrentTextCategorizer(TextCategorizer):
@@ -58,12 +69,19 @@ class RecurrentTextCategorizer(TextCategorizer):
     """
 
     def predict(self, docs: Iterable[Doc]):
-        """Class probabilities (n_docs, n_labels); uniform for Docs without tokens."""
+        """Class probabilities (n_docs, n_labels); uniform for Docs without tokens.
+
+        Docs go through the network in groups of similar length (fewer recurrent steps wasted on
+        padding); the scores come back in the order of ``docs``.
+        """
         docs = list(docs)
         scores = numpy.full((len(docs), len(self.labels)), 1.0 / max(len(self.labels), 1), dtype="f")
-        present = [i for i, doc in enumerate(docs) if len(doc)]
-        if present and self.labels:
-            scores[present] = self.model.ops.to_numpy(self.model.predict([docs[i] for i in present]))
+        present = sorted((i for i, doc in enumerate(docs) if len(doc)), key=lambda i: len(docs[i]))
+        if not self.labels:
+            return scores
+        for start in range(0, len(present), PREDICT_GROUP):
+            group = present[start : start + PREDICT_GROUP]
+            scores[group] = self.model.ops.to_numpy(self.model.predict([docs[i] for i in group]))
         return scores
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import sklearn
@@ -69,7 +70,9 @@ def compare(
             "labels": labels,
             "models": models,
             "families": {m: FAMILIES[m] for m in models},
-            "runs": {run.name: {"train": len(run.train), "dev": len(run.dev), "test": len(run.test)} for run in run_list},
+            "runs": {
+                run.name: {"train": len(run.train), "dev": len(run.dev), "test": len(run.test)} for run in run_list
+            },
             "dev_fraction": DEV_FRACTION,
             "train_settings": vars(settings),
             "rnn_options": rnn_options,
@@ -83,7 +86,9 @@ def compare(
     )
     for run in run_list:
         train_docs, dev_docs, test_docs = ([docs[r.sid] for r in part] for part in (run.train, run.dev, run.test))
-        train_gold, dev_gold, test_gold = ([record_label(r, task) for r in part] for part in (run.train, run.dev, run.test))
+        train_gold, dev_gold, test_gold = (
+            [record_label(r, task) for r in part] for part in (run.train, run.dev, run.test)
+        )
         for i, name in enumerate(models, start=1):
             say(f"[{run.name}] {name} ({i}/{len(models)}): training on {len(train_docs)} sentences")
             model = build_model(name, labels, hyperparams)
@@ -109,7 +114,9 @@ def compare(
                 "n_test": len(test_docs),
                 **model.details(),
             }
-            writer.add(row, _prediction_rows(name, run.name, run.test, test_gold, pred, probs, labels), scores["confusion"])
+            writer.add(
+                row, _prediction_rows(name, run.name, run.test, test_gold, pred, probs, labels), scores["confusion"]
+            )
             say(
                 f"[{run.name}] {name}: accuracy {row['accuracy']:.3f}, macro-F1 {row['macro_f1']:.3f}, "
                 f"weighted-F1 {row['weighted_f1']:.3f} ({seconds:.1f} s)"

@@ -7,7 +7,7 @@ is no mistake), weighted-F1 weights each class by its gold support.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

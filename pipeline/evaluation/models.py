@@ -1,7 +1,7 @@
 """The compared models by name, and the hyperparameters that the caller chooses.
 
 - baselines: ``majority``, ``tfidf_lr`` (see :mod:`pipeline.evaluation.baselines`);
-- spaCy's own text classifiers: ``spacy_bow`` (spacy.TextCatBOW.v3, uni- and bigrams) and
+- spaCy's own text classifiers: ``spacy_bow`` (spacy.TextCatBOW.v3, unigrams) and
   ``spacy_ensemble`` (spacy.TextCatEnsemble.v2 with the tok2vec of spaCy's default textcat config,
   no static vectors);
 - our ``knbc.RNNClassifier.v1`` variants: ``rnn``, ``gru``, ``lstm`` (final state), ``bilstm``
@@ -14,18 +14,17 @@ training settings (batch size, learning rate, epochs, patience, seed).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from spacy.pipeline.textcat import single_label_bow_config, single_label_default_config
 from spacy.tokens import Doc
-from spacy.util import registry
 from thinc.api import Config
 
 import pipeline.components  # noqa: F401  (registers knbc_textcat)
 from pipeline.components.architectures import build_rnn_classifier
-from pipeline.components.textcat import score_named_cats
 from pipeline.evaluation.baselines import Classifier, MajorityClass, TfidfLogisticRegression
 from pipeline.ginza import blank_japanese
 from pipeline.training.data import make_examples
@@ -61,23 +60,13 @@ RNN_KEYS = set(inspect.signature(build_rnn_classifier).parameters) - {"nO", *REC
 
 
 def _bow_model() -> dict:
-    model = Config().from_str(single_label_bow_config)["model"]
-    model["ngram_size"] = 2
-    return model
+    # ngram_size stays 1: with 2, thinc's NumpyOps.ngrams fails on Docs without tokens (titles such as
+    # "［携帯電話］" whose text is empty once the theme marker is removed)
+    return Config().from_str(single_label_bow_config)["model"]
 
 
 def _ensemble_model() -> dict:
     return Config().from_str(single_label_default_config)["model"]  # tok2vec: include_static_vectors = false
-
-
-@registry.scorers("knbc.evaluation.prefixed_cats_scorer.v1")
-def make_prefixed_cats_scorer(name: str) -> Callable:
-    """A scorer for spaCy's own ``textcat``, keyed like ``knbc_textcat``'s (``{name}_macro_f``)."""
-
-    def score(examples, *, labels, multi_label=False, **kwargs):
-        return score_named_cats(examples, name=name, labels=labels, **kwargs)
-
-    return score
 
 
 class PipelineClassifier(Classifier):
@@ -90,7 +79,7 @@ class PipelineClassifier(Classifier):
         self.nlp.add_pipe(factory, name=COMPONENT, config=config)
         self.result: TrainResult | None = None
 
-    def fit(self, docs: Sequence[Doc], gold: Sequence[str], dev_docs: Sequence[Doc], dev_gold) -> "PipelineClassifier":
+    def fit(self, docs: Sequence[Doc], gold: Sequence[str], dev_docs: Sequence[Doc], dev_gold) -> PipelineClassifier:
         """Train on (docs, gold), keeping the epoch with the best dev macro-F1."""
         train = make_examples(docs, gold, self.labels)
         dev = make_examples(dev_docs, dev_gold, self.labels)
@@ -136,6 +125,6 @@ def build_model(name: str, labels: Sequence[str], hyperparams: Mapping[str, Any]
     if name in RECURRENT_VARIANTS:
         model = {"@architectures": "knbc.RNNClassifier.v1", **rnn_options, **RECURRENT_VARIANTS[name]}
         return PipelineClassifier(labels, "knbc_textcat", {"model": model}, settings)
-    scorer = {"@scorers": "knbc.evaluation.prefixed_cats_scorer.v1", "name": COMPONENT}
+    scorer = {"@scorers": "knbc.named_cats_scorer.v1", "name": COMPONENT}
     model = _bow_model() if name == "spacy_bow" else _ensemble_model()
     return PipelineClassifier(labels, "textcat", {"model": model, "scorer": scorer}, settings)

@@ -12,8 +12,8 @@ so a test sentence is never used for early stopping or tuning.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from pipeline.corpus.records import SentenceRecord
 from pipeline.corpus.splits import N_FOLDS, PEER_SEEDS, Splits

@@ -52,6 +52,8 @@ class ResultsWriter:
         self.config = config
         self.rows: list[dict] = []
         self.confusions: dict[str, dict[str, list[list[int]]]] = {}
+        for stale in (RESULTS_CSV, CONFUSION_JSON):  # from an earlier comparison in the same folder
+            (self.directory / stale).unlink(missing_ok=True)
         (self.directory / CONFIG_JSON).write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
         (self.directory / PREDICTIONS_JSONL).write_text("", encoding="utf-8")
 
@@ -69,7 +71,11 @@ class ResultsWriter:
 def load_comparison(directory: str | Path) -> Comparison:
     """Read a results folder written by :func:`pipeline.evaluation.compare.compare`."""
     directory = Path(directory)
-    missing = [name for name in (CONFIG_JSON, RESULTS_CSV, PREDICTIONS_JSONL, CONFUSION_JSON) if not (directory / name).is_file()]
+    missing = [
+        name
+        for name in (CONFIG_JSON, RESULTS_CSV, PREDICTIONS_JSONL, CONFUSION_JSON)
+        if not (directory / name).is_file()
+    ]
     if missing:
         raise FileNotFoundError(f"{directory} is not a complete results folder: {', '.join(missing)} missing")
     config = json.loads((directory / CONFIG_JSON).read_text(encoding="utf-8"))

@@ -80,7 +80,7 @@ def train_component(
         for epoch in range(1, settings.max_epochs + 1):
             rng.shuffle(order)
             losses: dict[str, float] = {}
-            batches = list(minibatch(order, size=settings.batch_size))
+            batches = length_bucketed_batches(order, settings.batch_size, rng)
             bar = tqdm(batches, desc=f"{component} epoch {epoch}", leave=False, disable=not progress)
             for batch in bar:
                 nlp.update(batch, sgd=optimizer, losses=losses, exclude=others)
@@ -114,6 +114,21 @@ def train_component(
         history=history,
         seconds=round(time.perf_counter() - started, 2),
     )
+
+
+def length_bucketed_batches(examples: Sequence[Example], batch_size: int, rng: random.Random, window: int = 20):
+    """Minibatches of similar lengths, in random order.
+
+    Examples are cut into windows of ``window`` batches, sorted by length inside each window, and
+    the batches shuffled: a recurrent network then steps through about the typical length of a
+    batch rather than its longest member's, which makes an epoch several times faster.
+    """
+    batches = []
+    for start in range(0, len(examples), batch_size * window):
+        chunk = sorted(examples[start : start + batch_size * window], key=lambda eg: len(eg.predicted))
+        batches.extend(minibatch(chunk, size=batch_size))
+    rng.shuffle(batches)
+    return batches
 
 
 def _dev_scores(nlp: Language, component: str, dev: Sequence[Example]) -> dict:
