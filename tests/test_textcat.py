@@ -1,6 +1,5 @@
 """knbc_textcat: spaCy's test_overfitting_IO pattern, config round-trips, and bad input."""
 
-import numpy
 import pytest
 import spacy
 from spacy.util import load_config_from_str
@@ -83,7 +82,7 @@ def test_every_variant_learns(cell, bidirectional, pooling):
 
 
 def test_fine_tuned_vectors_are_trained_and_saved(tmp_path):
-    nlp, result = overfit(model={**TINY, "freeze_vectors": False}, epochs=5)
+    nlp, _ = overfit(model={**TINY, "freeze_vectors": False}, epochs=5)
     network = nlp.get_pipe("theme").model.attrs["torch_network"]
     assert network.embed.vectors.requires_grad
     nlp.to_disk(tmp_path)

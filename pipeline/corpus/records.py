@@ -8,8 +8,8 @@ counts every file or row that could not be used as it is (nothing is dropped sil
 from __future__ import annotations
 
 import re
-from difflib import SequenceMatcher
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
 

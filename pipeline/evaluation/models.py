@@ -14,7 +14,7 @@ training settings (batch size, learning rate, epochs, patience, seed).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
