@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from spacy.language import Language
 from spacy.training import Example
@@ -64,49 +64,77 @@ def train_component(
         raise ValueError("no training examples")
     if not dev:
         raise ValueError("no dev examples: early stopping needs a dev set")
-    started = time.perf_counter()
     fix_random_seed(settings.seed)
     pipe = nlp.get_pipe(component)
     pipe.initialize(lambda: train, nlp=nlp)
     optimizer = Adam(settings.learn_rate, grad_clip=settings.grad_clip, L2=settings.L2, use_averages=False)
     others = [name for name in nlp.pipe_names if name != component]
-    key = f"{component}_{settings.metric}"
     rng = random.Random(settings.seed)
     order = list(train)
-    best: tuple[float, int, bytes, dict] | None = None
+
+    def train_epoch(epoch: int) -> float:
+        rng.shuffle(order)
+        losses: dict[str, float] = {}
+        batches = length_bucketed_batches(order, settings.batch_size, rng)
+        bar = tqdm(batches, desc=f"{component} epoch {epoch}", leave=False, disable=not progress)
+        for batch in bar:
+            nlp.update(batch, sgd=optimizer, losses=losses, exclude=others)
+            bar.set_postfix(loss=f"{losses.get(component, 0.0):.3f}")
+        return losses.get(component, 0.0)
+
+    return run_epochs(
+        f"{component}_{settings.metric}",
+        settings,
+        train_epoch,
+        evaluate=lambda: _dev_scores(nlp, component, dev),
+        snapshot=pipe.to_bytes,
+        restore=pipe.from_bytes,
+        log_path=log_path,
+        progress=progress,
+    )
+
+
+def run_epochs(
+    key: str,
+    settings: TrainSettings,
+    train_epoch: Callable[[int], float],
+    evaluate: Callable[[], dict],
+    snapshot: Callable[[], Any],
+    restore: Callable[[Any], Any],
+    log_path: str | Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """The epoch loop every trainer shares: train an epoch, score dev, log, keep the best, stop early.
+
+    ``train_epoch(epoch)`` returns the epoch's loss; ``evaluate()`` returns dev scores in which
+    ``key`` is the one that selects the best epoch (higher is better); ``snapshot()`` captures the
+    model and ``restore(snapshot)`` brings the best one back at the end. Each epoch is a line of
+    ``log_path`` (JSONL).
+    """
+    started = time.perf_counter()
+    best: tuple[float, int, Any, dict] | None = None
     history: list[dict] = []
     log = Path(log_path).open("w", encoding="utf-8") if log_path else None
     try:
         for epoch in range(1, settings.max_epochs + 1):
-            rng.shuffle(order)
-            losses: dict[str, float] = {}
-            batches = length_bucketed_batches(order, settings.batch_size, rng)
-            bar = tqdm(batches, desc=f"{component} epoch {epoch}", leave=False, disable=not progress)
-            for batch in bar:
-                nlp.update(batch, sgd=optimizer, losses=losses, exclude=others)
-                bar.set_postfix(loss=f"{losses.get(component, 0.0):.3f}")
-            scores = _dev_scores(nlp, component, dev)
+            loss = train_epoch(epoch)
+            scores = evaluate()
             score = float(scores.get(key) or 0.0)
-            entry = {
-                "epoch": epoch,
-                "loss": losses.get(component, 0.0),
-                "dev": score,
-                "seconds": round(time.perf_counter() - started, 2),
-            }
+            entry = {"epoch": epoch, "loss": loss, "dev": score, "seconds": round(time.perf_counter() - started, 2)}
             history.append(entry)
             if log:
                 log.write(json.dumps({**entry, "dev_scores": scores}, ensure_ascii=False) + "\n")
                 log.flush()
             if progress:
-                tqdm.write(f"{component} epoch {epoch}: loss {entry['loss']:.4f}, dev {key} {score:.4f}")
+                tqdm.write(f"epoch {epoch}: loss {loss:.4f}, dev {key} {score:.4f}")
             if best is None or score > best[0]:
-                best = (score, epoch, pipe.to_bytes(), scores)
+                best = (score, epoch, snapshot(), scores)
             elif epoch - best[1] >= settings.patience:
                 break
     finally:
         if log:
             log.close()
-    pipe.from_bytes(best[2])
+    restore(best[2])
     return TrainResult(
         best_epoch=best[1],
         best_score=best[0],
@@ -135,8 +163,3 @@ def _dev_scores(nlp: Language, component: str, dev: Sequence[Example]) -> dict:
     docs = nlp.get_pipe(component).pipe(eg.predicted.copy() for eg in dev)
     examples = [Example(doc, eg.reference) for doc, eg in zip(docs, dev)]
     return nlp.get_pipe(component).score(examples)
-
-
-def settings_dict(settings: TrainSettings) -> dict:
-    """The settings as a plain dict (for metrics files)."""
-    return asdict(settings)
