@@ -20,6 +20,11 @@ SPECIALS = (PAD, UNK, BOS, EOS)
 THEME_IDS = {"携帯電話": 0, "京都観光": 1, "スポーツ": 2, "グルメ": 3}
 
 
+def theme_token(theme: str) -> str:
+    """The source token that tells a continuation model the article's theme, e.g. ``<京都観光>``."""
+    return f"<{theme}>"
+
+
 def keywords(doc: Doc) -> list[str]:
     """The content words of ``doc`` (nouns, proper nouns, verbs, adjectives) as lemmas, in order."""
     return [t.lemma_ for t in doc if t.pos_ in CONTENT_POS and not t.is_space]
@@ -46,13 +51,14 @@ def keyword_pairs(records: Sequence[SentenceRecord], docs: Sequence[Doc]) -> lis
 
 
 def continuation_pairs(records: Sequence[SentenceRecord], docs: Sequence[Doc]) -> list[Pair]:
-    """sentence → next sentence of the same article (parentheticals skipped; empty sentences too)."""
+    """(theme token + sentence) → next sentence of the same article (parentheticals and empty sentences skipped)."""
     by_sid = {r.sid: (r, d) for r, d in zip(records, docs)}
     ordered = [by_sid[r.sid] for r in records if not r.is_parenthetical and len(by_sid[r.sid][1])]
     pairs = []
     for (record, doc), (next_record, next_doc) in zip(ordered, ordered[1:]):
         if record.article_id == next_record.article_id:
-            pairs.append(Pair(next_record.sid, [t.text for t in doc], [t.text for t in next_doc], record.theme))
+            source = [theme_token(record.theme)] + [t.text for t in doc]
+            pairs.append(Pair(next_record.sid, source, [t.text for t in next_doc], record.theme))
     return pairs
 
 

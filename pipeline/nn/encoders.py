@@ -44,7 +44,7 @@ class RecurrentEncoder(nn.Module):
 
         A sequence of length 0 reads one padding step (packing needs one) and its outputs are zeroed.
         """
-        batch, steps, _ = x.shape
+        steps = x.shape[1]
         packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
         out, hidden = self.rnn(packed)
         if self.cell == "lstm":

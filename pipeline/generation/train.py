@@ -1,0 +1,266 @@
+"""Training the generators through the shared epoch loop (:func:`pipeline.training.loop.run_epochs`):
+a Seq2Seq on token pairs (teacher forcing), and an LSTM language model on article streams
+(truncated backpropagation through time, state carried across chunks)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from pipeline.features import VectorLookup, vectors_table
+from pipeline.generation.batching import make_batch
+from pipeline.generation.data import EOS, THEME_IDS, Pair, Vocabulary
+from pipeline.ginza import ginza_vocab
+from pipeline.nn.language_model import LSTMLanguageModel, detach_state, truncated_bptt_batches
+from pipeline.nn.seq2seq import Seq2Seq
+from pipeline.training.loop import TrainResult, TrainSettings, run_epochs
+
+
+@dataclass
+class Seq2SeqOptions:
+    """The network and data options of a Seq2Seq generator (saved with the model)."""
+
+    hidden_size: int = 256
+    attention: str = "additive"  # additive | multiplicative | none
+    copy: bool = True
+    dropout: float = 0.2
+    min_count: int = 2  # vocabulary: tokens seen at least this often in training
+    max_source: int = 60  # source tokens kept (longer sources are truncated, with a warning at inference)
+    max_target: int = 60  # target tokens trained on
+    pretrained: bool = True  # initialise embeddings from the ja_ginza vectors (300-d)
+
+
+@dataclass
+class LMOptions:
+    """The network and data options of the LSTM language model (saved with the model)."""
+
+    embed_dim: int = 300
+    hidden_size: int = 300
+    layers: int = 1
+    dropout: float = 0.3
+    themes: bool = True  # condition on the article's theme
+    min_count: int = 2
+    bptt: int = 35
+    pretrained: bool = True
+
+
+@dataclass
+class GenerationSettings(TrainSettings):
+    """Training settings for the generators (higher dev log-likelihood is better)."""
+
+    max_epochs: int = 20
+    patience: int = 2
+    learn_rate: float = 2e-3
+    grad_clip: float = 5.0
+    metric: str = "dev_log_likelihood"
+    extra: dict = field(default_factory=dict)
+
+
+def pretrained_matrix(vocab: Vocabulary, dim: int = 300) -> torch.Tensor:
+    """(len(vocab), 300): each token's ja_ginza vector where its text has one, small noise elsewhere."""
+    lookup = VectorLookup(ginza_vocab(), fields=("text",))
+    table = vectors_table(ginza_vocab())  # (rows, 300)
+    matrix = torch.randn(len(vocab), table.size(1)) * 0.1  # (V, 300)
+    for i, token in enumerate(vocab.itos):
+        row = lookup.string_row(token)
+        if row >= 0:
+            matrix[i] = table[row]
+    return matrix[:, :dim]
+
+
+def _batches(pairs: Sequence[Pair], batch_size: int, rng: random.Random | None) -> list[list[Pair]]:
+    """Length-bucketed batches (shuffled when ``rng`` is given)."""
+    order = list(pairs)
+    if rng is not None:
+        rng.shuffle(order)
+    window = batch_size * 20
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda p: len(p.target))
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches
+
+
+def seq2seq_loss(model: Seq2Seq, vocab: Vocabulary, pairs: Sequence[Pair], options: Seq2SeqOptions) -> torch.Tensor:
+    """Mean NLL per target token of a batch of pairs (teacher forcing)."""
+    batch = make_batch(vocab, [p.source for p in pairs], [p.target for p in pairs], options.max_source, options.max_target)
+    n_oov = len(batch.oov) if model.copy else 0
+    return model.loss(batch.src_ids, batch.src_lengths, batch.tgt_in, batch.tgt_out, batch.src_ext_ids, n_oov)
+
+
+@torch.no_grad()
+def seq2seq_dev_scores(model: Seq2Seq, vocab: Vocabulary, pairs: Sequence[Pair], options: Seq2SeqOptions) -> dict:
+    """Token-weighted dev NLL, its negative (the selection key) and perplexity."""
+    model.eval()
+    total, count = 0.0, 0
+    for batch in _batches(pairs, 64, None):
+        n = sum(min(len(p.target), options.max_target) + 1 for p in batch)
+        total += seq2seq_loss(model, vocab, batch, options).item() * n
+        count += n
+    model.train()
+    nll = total / max(count, 1)
+    return {"dev_log_likelihood": -nll, "dev_perplexity": math.exp(nll)}
+
+
+def train_seq2seq(
+    train: Sequence[Pair],
+    dev: Sequence[Pair],
+    options: Seq2SeqOptions = Seq2SeqOptions(),
+    settings: GenerationSettings = GenerationSettings(),
+    log_path: str | Path | None = None,
+    progress: bool = True,
+) -> tuple[Seq2Seq, Vocabulary, TrainResult]:
+    """Build a vocabulary from ``train`` and train a Seq2Seq on it, keeping the best epoch on ``dev``."""
+    torch.manual_seed(settings.seed)
+    rng = random.Random(settings.seed)
+    vocab = Vocabulary.build((tokens for p in train for tokens in (p.source, p.target)), min_count=options.min_count)
+    model = build_seq2seq(vocab, options)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=settings.learn_rate)
+
+    def train_epoch(epoch: int) -> float:
+        model.train()
+        total = 0.0
+        batches = _batches(train, settings.batch_size, rng)
+        for batch in tqdm(batches, desc=f"seq2seq epoch {epoch}", leave=False, disable=not progress):
+            optimizer.zero_grad()
+            loss = seq2seq_loss(model, vocab, batch, options)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            optimizer.step()
+            total += loss.item()
+        return total / max(len(batches), 1)
+
+    result = run_epochs(
+        settings.metric,
+        settings,
+        train_epoch,
+        evaluate=lambda: seq2seq_dev_scores(model, vocab, dev, options),
+        snapshot=lambda: copy.deepcopy(model.state_dict()),
+        restore=model.load_state_dict,
+        log_path=log_path,
+        progress=progress,
+    )
+    model.eval()
+    return model, vocab, result
+
+
+def build_seq2seq(vocab: Vocabulary, options: Seq2SeqOptions, pretrained: bool | None = None) -> Seq2Seq:
+    """A Seq2Seq for ``vocab`` (ja_ginza-initialised embeddings when ``options.pretrained``)."""
+    use_pretrained = options.pretrained if pretrained is None else pretrained
+    return Seq2Seq(
+        len(vocab),
+        embed_dim=300,
+        hidden_size=options.hidden_size,
+        attention=options.attention,
+        copy=options.copy,
+        dropout=options.dropout,
+        pretrained=pretrained_matrix(vocab) if use_pretrained else None,
+    )
+
+
+def article_streams(articles: Sequence[Sequence[Sequence[str]]], themes: Sequence[str], vocab: Vocabulary):
+    """One id stream per theme: the articles' sentences, each followed by </s> (one <s> at the start)."""
+    streams: dict[int, list[int]] = {}
+    for sentences, theme in zip(articles, themes):
+        stream = streams.setdefault(THEME_IDS[theme], [vocab.stoi["<s>"]])
+        for tokens in sentences:
+            stream.extend(vocab.encode([*tokens, EOS]))
+    return streams
+
+
+def lm_chunks(streams: dict[int, list[int]], batch_size: int, bptt: int):
+    """(theme id, input (B, L), target (B, L)) chunks of every theme's stream, theme by theme."""
+    for theme, stream in streams.items():
+        rows = max(1, min(batch_size, len(stream) // (2 * bptt)))
+        for inputs, targets in truncated_bptt_batches(stream, rows, bptt):
+            yield theme, inputs, targets
+
+
+@torch.no_grad()
+def lm_nll(model: LSTMLanguageModel, streams: dict[int, list[int]], batch_size: int, bptt: int) -> tuple[float, int]:
+    """Summed NLL and token count of the streams' targets, state carried within each theme's stream."""
+    model.eval()
+    total, count, state, current = 0.0, 0, None, None
+    for theme, inputs, targets in lm_chunks(streams, batch_size, bptt):
+        if theme != current:
+            state, current = None, theme
+        theme_ids = torch.full((inputs.size(0),), theme, dtype=torch.long) if model.theme_embed is not None else None
+        log_probs, state = model(inputs, state, theme_ids)  # (B, L, V)
+        total += F.nll_loss(log_probs.transpose(1, 2), targets, reduction="sum").item()
+        count += targets.numel()
+    model.train()
+    return total, count
+
+
+def train_language_model(
+    train_streams: dict[int, list[int]],
+    dev_streams: dict[int, list[int]],
+    vocab: Vocabulary,
+    options: LMOptions = LMOptions(),
+    settings: GenerationSettings = GenerationSettings(batch_size=16),
+    log_path: str | Path | None = None,
+    progress: bool = True,
+) -> tuple[LSTMLanguageModel, TrainResult]:
+    """Train the LSTM LM with truncated BPTT (chunks of ``options.bptt``), best epoch on dev."""
+    torch.manual_seed(settings.seed)
+    model = build_language_model(vocab, options)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learn_rate)
+
+    def train_epoch(epoch: int) -> float:
+        model.train()
+        total, n, state, current = 0.0, 0, None, None
+        chunks = list(lm_chunks(train_streams, settings.batch_size, options.bptt))
+        for theme, inputs, targets in tqdm(chunks, desc=f"lm epoch {epoch}", leave=False, disable=not progress):
+            if theme != current:
+                state, current = None, theme
+            theme_ids = torch.full((inputs.size(0),), theme, dtype=torch.long) if options.themes else None
+            optimizer.zero_grad()
+            log_probs, state = model(inputs, state, theme_ids)  # (B, L, V)
+            state = detach_state(state)  # truncated BPTT: no gradient into earlier chunks
+            loss = F.nll_loss(log_probs.transpose(1, 2), targets)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            optimizer.step()
+            total, n = total + loss.item(), n + 1
+        return total / max(n, 1)
+
+    def evaluate() -> dict:
+        nll, count = lm_nll(model, dev_streams, settings.batch_size, options.bptt)
+        return {"dev_log_likelihood": -nll / count, "dev_perplexity": math.exp(nll / count)}
+
+    result = run_epochs(
+        settings.metric,
+        settings,
+        train_epoch,
+        evaluate=evaluate,
+        snapshot=lambda: copy.deepcopy(model.state_dict()),
+        restore=model.load_state_dict,
+        log_path=log_path,
+        progress=progress,
+    )
+    model.eval()
+    return model, result
+
+
+def build_language_model(vocab: Vocabulary, options: LMOptions, pretrained: bool | None = None) -> LSTMLanguageModel:
+    """An LSTM LM for ``vocab`` (ja_ginza-initialised embeddings when ``options.pretrained``)."""
+    use_pretrained = options.pretrained if pretrained is None else pretrained
+    return LSTMLanguageModel(
+        len(vocab),
+        embed_dim=options.embed_dim,
+        hidden_size=options.hidden_size,
+        layers=options.layers,
+        dropout=options.dropout,
+        n_themes=len(THEME_IDS) if options.themes else 0,
+        pretrained=pretrained_matrix(vocab, options.embed_dim) if use_pretrained else None,
+    )

@@ -1,0 +1,113 @@
+"""Generators: overfit a handful of pairs, save and reload through spaCy, and the bad-input cases."""
+
+import pytest
+import spacy
+import torch
+
+from pipeline.generation.data import Pair, Vocabulary
+from pipeline.generation.generator import Decoding, GenerationError, LanguageModelGenerator, Seq2SeqGenerator, load_generator
+from pipeline.generation.train import (
+    GenerationSettings,
+    LMOptions,
+    Seq2SeqOptions,
+    article_streams,
+    train_language_model,
+    train_seq2seq,
+)
+from pipeline.ginza import blank_japanese
+
+torch.set_num_threads(1)
+SENTENCES = ["京都の紅葉がきれいでした。", "ラーメンがおいしかった。", "新しいケータイを買った。", "野球の試合を見た。"]
+TINY = Seq2SeqOptions(hidden_size=48, dropout=0.0, min_count=1, pretrained=False)
+FAST = GenerationSettings(max_epochs=80, patience=80, batch_size=4, learn_rate=0.01)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    from pipeline.generation.data import keyword_pairs
+
+    nlp = blank_japanese()
+    docs = list(nlp.tokenizer.pipe(SENTENCES))
+    records = [type("R", (), {"sid": str(i), "theme": "グルメ"})() for i in range(len(docs))]
+    pairs = keyword_pairs(records, docs)
+    model, vocab, result = train_seq2seq(pairs, pairs, TINY, FAST, progress=False)
+    return Seq2SeqGenerator(model, vocab, TINY, "keywords"), pairs
+
+
+def test_overfit_and_reload_through_spacy(trained, tmp_path):
+    generator, pairs = trained
+    for pair in pairs:
+        assert generator.generate(pair.source, Decoding(method="greedy")).tokens == pair.target
+    nlp = blank_japanese()
+    nlp.add_pipe("knbc_generator", config={"method": "greedy"}).set_generator(generator)
+    doc = nlp("京都 紅葉 きれい")
+    assert doc._.generated == "京都の紅葉がきれいでした。"
+    nlp.to_disk(tmp_path)
+    reloaded = spacy.load(tmp_path)
+    assert reloaded("京都 紅葉 きれい")._.generated == doc._.generated
+    assert [d._.generated for d in reloaded.pipe(["京都 紅葉 きれい", "ラーメン おいしい"])] == [
+        doc._.generated, nlp("ラーメン おいしい")._.generated]
+
+
+def test_attention_is_exposed_and_normalised(trained):
+    generator, pairs = trained
+    nlp = blank_japanese()
+    nlp.add_pipe("knbc_generator").set_generator(generator)
+    attention = nlp("京都 紅葉 きれい")._.attention
+    assert attention["source"] == ["京都", "紅葉", "きれい"]
+    assert len(attention["weights"]) == len(attention["target"])
+    for row in attention["weights"]:
+        assert len(row) == 3 and sum(row) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_beam_equals_greedy_at_size_one(trained):
+    generator, pairs = trained
+    for pair in pairs:
+        greedy = generator.generate(pair.source, Decoding(method="greedy"))
+        beam = generator.generate(pair.source, Decoding(method="beam", beam_size=1, length_penalty=0.0))
+        assert beam.tokens == greedy.tokens
+
+
+def test_bad_inputs(trained):
+    generator, _ = trained
+    nlp = blank_japanese()
+    nlp.add_pipe("knbc_generator").set_generator(generator)
+    for text in ["", "。、！", "の が を"]:  # empty, symbols only, no content words
+        with pytest.warns(UserWarning, match="nothing to generate from"):
+            assert nlp(text)._.generated == ""
+    unknown = nlp("量子 重力 超弦")  # content words the model never saw: still a sentence, bounded length
+    assert isinstance(unknown._.generated, str) and len(unknown._.attention["target"]) <= 60
+    with pytest.warns(UserWarning, match="cut to the first"):
+        generator.generate(["京都"] * 500, Decoding(method="greedy", max_length=5))
+    for bad in (Decoding(beam_size=0), Decoding(beam_size=1000), Decoding(max_length=0), Decoding(max_length=10**6),
+                Decoding(method="nucleus"), Decoding(method="sample", temperature=0), Decoding(top_p=1.5)):
+        with pytest.raises(GenerationError):
+            generator.generate(["京都"], bad)
+    with pytest.raises(GenerationError, match="not a generator folder"):
+        load_generator("/nonexistent")
+
+
+def test_generation_always_terminates(trained):
+    generator, _ = trained
+    out = generator.generate(["京都"], Decoding(method="sample", max_length=7, temperature=5.0, seed=3))
+    assert len(out.tokens) <= 7
+    again = generator.generate(["京都"], Decoding(method="sample", max_length=7, temperature=5.0, seed=3))
+    assert again.tokens == out.tokens  # a seed makes sampling repeatable
+
+
+def test_language_model_learns_and_reloads(tmp_path):
+    articles = [[["京都", "の", "紅葉", "が", "きれい"], ["また", "行き", "たい"]]] * 3
+    vocab = Vocabulary.build((s for a in articles for s in a), min_count=1)
+    streams = article_streams(articles, ["京都観光"] * 3, vocab)
+    options = LMOptions(embed_dim=32, hidden_size=32, dropout=0.0, min_count=1, bptt=5, pretrained=False)
+    settings = GenerationSettings(max_epochs=60, patience=60, batch_size=2, learn_rate=0.02)
+    model, result = train_language_model(streams, streams, vocab, options, settings, progress=False)
+    assert result.history[-1]["dev"] > result.history[0]["dev"]  # log-likelihood rose
+    generator = LanguageModelGenerator(model, vocab, options)
+    out = generator.generate(["京都", "の"], "京都観光", Decoding(method="greedy", max_length=10))
+    assert out.text.startswith("京都の紅葉")
+    generator.save(tmp_path)
+    again = load_generator(tmp_path).generate(["京都", "の"], "京都観光", Decoding(method="greedy", max_length=10))
+    assert again.tokens == out.tokens
+    with pytest.raises(GenerationError, match="theme must be one of"):
+        generator.generate([], "宇宙")
