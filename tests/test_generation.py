@@ -4,8 +4,14 @@ import pytest
 import spacy
 import torch
 
-from pipeline.generation.data import Pair, Vocabulary
-from pipeline.generation.generator import Decoding, GenerationError, LanguageModelGenerator, Seq2SeqGenerator, load_generator
+from pipeline.generation.data import Vocabulary
+from pipeline.generation.generator import (
+    Decoding,
+    GenerationError,
+    LanguageModelGenerator,
+    Seq2SeqGenerator,
+    load_generator,
+)
 from pipeline.generation.train import (
     GenerationSettings,
     LMOptions,
