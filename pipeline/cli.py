@@ -246,6 +246,103 @@ def report_command(results: Path = typer.Argument(..., help="A results folder wr
     typer.echo(f"wrote {write_report(results)}")
 
 
+@app.command("train-generator")
+def train_generator_command(
+    task: str = typer.Option(..., help="keywords (keywords → sentence) | continuation (sentence → next) | lm"),
+    out: Path = typer.Option(..., "--out", help="Folder for the generator (generator.json, model.pt, metrics.json)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    max_epochs: int = typer.Option(20, help="Most epochs."),
+    patience: int = typer.Option(2, help="Epochs without a better dev log-likelihood before stopping."),
+    attention: str = typer.Option("additive", help="Seq2Seq attention: additive | multiplicative | none."),
+    copy: bool = typer.Option(True, help="Seq2Seq copy (pointer) mechanism (needs attention)."),
+    hidden_size: int = typer.Option(256, help="Seq2Seq hidden size."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Train a generator on the shipped article split (best epoch on dev) and save it."""
+    from pipeline.generation.tasks import TASKS, train_task
+    from pipeline.generation.train import GenerationSettings, Seq2SeqOptions
+
+    if task not in TASKS:
+        typer.secho(f"error: unknown task {task!r}; expected one of {list(TASKS)}", fg="red", err=True)
+        raise typer.Exit(2)
+    options = Seq2SeqOptions(hidden_size=hidden_size, attention=attention, copy=copy and attention != "none")
+    settings = GenerationSettings(max_epochs=max_epochs, patience=patience, seed=seed,
+                                  batch_size=16 if task == "lm" else 64)
+    metrics = train_task(task, out, seq2seq_options=options, settings=settings, progress=not quiet)
+    typer.echo(f"best epoch {metrics['best_epoch']}: dev perplexity {metrics['dev']['dev_perplexity']:.2f} "
+               f"({metrics['train_seconds']:.0f} s); saved {out}")
+
+
+@app.command("evaluate-generation")
+def evaluate_generation_command(
+    out: Path = typer.Option(Path("reports/generation"), "--out", help="Folder for results.json, report.md, heatmaps."),
+    keywords_model: Path = typer.Option(Path("models/generator-keywords"), help="keywords → sentence, attention."),
+    no_attention_model: Path = typer.Option(Path("models/generator-keywords-noattn"), help="The same, no attention."),
+    continuation_model: Path = typer.Option(Path("models/generator-continuation"), help="continuation model."),
+    lm_model: Path = typer.Option(Path("models/lm"), help="LSTM language model."),
+) -> None:
+    """Score the generators and their baselines on the held-out articles; write the report."""
+    from pipeline.evaluation.generation import evaluate_generation
+
+    try:
+        report = evaluate_generation(out, keywords_model, no_attention_model, continuation_model, lm_model)
+    except KnbcError as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {report}")
+
+
+@app.command("generate")
+def generate_command(
+    texts: Optional[list[str]] = typer.Argument(None, help="Inputs (default: one per line on stdin); "
+                                               "keywords for a keywords model, a sentence for continuation, a prompt for the LM."),
+    model: Path = typer.Option(Path("models/generator-keywords"), "--model", help="A generator folder."),
+    method: str = typer.Option("beam", help="greedy | beam | sample"),
+    beam_size: int = typer.Option(4, help="Beam size (beam search)."),
+    max_length: int = typer.Option(60, help="Most tokens to generate (1..200)."),
+    length_penalty: float = typer.Option(0.6, help="GNMT length penalty alpha (beam search)."),
+    temperature: float = typer.Option(1.0, help="Sampling temperature."),
+    top_k: int = typer.Option(0, help="Sample from the k best tokens (0: all)."),
+    top_p: float = typer.Option(1.0, help="Sample from the smallest set with this much probability."),
+    seed: int = typer.Option(0, help="Sampling seed (same seed, same text)."),
+    theme: Optional[str] = typer.Option(None, help="Theme for the LM / continuation: 携帯電話 | 京都観光 | スポーツ | グルメ."),
+) -> None:
+    """Generate text with a trained generator; prints JSON lines {"input", "generated", ...}."""
+    import sys
+    import warnings
+
+    from pipeline.generation.data import keywords, theme_token
+    from pipeline.generation.generator import Decoding, LanguageModelGenerator, load_generator
+    from pipeline.ginza import blank_japanese
+
+    decoding = Decoding(method, beam_size, max_length, length_penalty, temperature, top_k, top_p, seed)
+    try:
+        decoding.check()
+        generator = load_generator(model)
+    except KnbcError as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    tokenizer = blank_japanese().tokenizer
+    lines = texts if texts else [line.rstrip("\n") for line in sys.stdin]
+    for text, doc in zip(lines, tokenizer.pipe(lines)):
+        tokens = [t.text for t in doc if not t.is_space]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if isinstance(generator, LanguageModelGenerator):
+                result = generator.generate(tokens, theme or "京都観光", decoding)
+            elif generator.task == "keywords":
+                source = keywords(doc)
+                result = generator.generate(source, decoding) if source else None
+            else:
+                result = generator.generate(([theme_token(theme)] if theme else []) + tokens, decoding)
+        record = {"input": text, "generated": result.text if result else ""}
+        if result is None:
+            record["note"] = "no content words to generate from"
+        if caught:
+            record["note"] = str(caught[0].message)
+        typer.echo(json.dumps(record, ensure_ascii=False))
+
+
 @app.command("classify")
 def classify_command(
     texts: Optional[list[str]] = typer.Argument(None, help="Texts to classify (default: one per line on stdin)."),

@@ -1,0 +1,39 @@
+"""`knbc train-generator` and the generation report, end to end with tiny models (one epoch each)."""
+
+import json
+
+import torch
+
+from pipeline.evaluation.generation import evaluate_generation
+from pipeline.generation.tasks import train_task
+from pipeline.generation.train import GenerationSettings, LMOptions, Seq2SeqOptions
+
+torch.set_num_threads(1)
+
+
+def test_train_and_report(tmp_path):
+    one_epoch = GenerationSettings(max_epochs=1, patience=1, batch_size=64)
+    tiny = dict(hidden_size=16, min_count=3, pretrained=False, max_target=30)
+    paths = {}
+    for name, task, options in [
+        ("kw", "keywords", Seq2SeqOptions(**tiny)),
+        ("kw_noattn", "keywords", Seq2SeqOptions(**tiny, attention="none", copy=False)),
+        ("cont", "continuation", Seq2SeqOptions(**tiny)),
+    ]:
+        paths[name] = tmp_path / name
+        metrics = train_task(task, paths[name], seq2seq_options=options, settings=one_epoch, progress=False)
+        assert metrics["best_epoch"] == 1 and metrics["dev"]["dev_perplexity"] > 1
+    lm_options = LMOptions(embed_dim=16, hidden_size=16, min_count=3, pretrained=False)
+    train_task("lm", tmp_path / "lm", lm_options=lm_options, settings=GenerationSettings(max_epochs=1, batch_size=16),
+               progress=False)
+    report = evaluate_generation(tmp_path / "report", paths["kw"], paths["kw_noattn"], paths["cont"], tmp_path / "lm",
+                                 n_samples=2, n_heatmaps=1)
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert set(results) == {"keywords", "continuation", "language_model"}
+    assert "retrieval (most keyword overlap)" in results["keywords"]
+    for row in results["keywords"].values():
+        assert 0 <= row["chrf"] <= 100
+    assert results["language_model"]["Kneser-Ney 3-gram"]["perplexity"] > 1
+    text = report.read_text()
+    assert "## keywords → sentence" in text and "attention_0.png" in text
+    assert (tmp_path / "report" / "attention_0.png").stat().st_size > 5000
