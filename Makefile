@@ -7,7 +7,7 @@ KNBC := $(VENV)/bin/knbc
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: setup demo test models evaluate benchmark clean
+.PHONY: setup demo test models generators evaluate evaluate-generation benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,7 @@ demo: setup
 	$(KNBC) corpus export --format parquet --out $(OUT)/knbc.parquet --overwrite
 	$(KNBC) corpus export --format spacy --out $(OUT)/docbin --overwrite
 	$(KNBC) classify "京都の紅葉がきれいでした。" "このケータイは電池がすぐ切れて困る。" "このラーメン屋のスープは絶品だ。" "昨日のサッカーの試合は最高だった！"
+	$(KNBC) generate "京都 紅葉 きれい" "ラーメン スープ おいしい" "携帯 電池 切れる"
 
 test: setup
 	$(PY) -m pytest -q
@@ -34,6 +35,16 @@ models: setup
 	$(KNBC) train models/configs/theme.cfg --out models/theme --quiet
 	$(KNBC) train models/configs/sentiment.cfg --out models/sentiment --quiet
 	$(KNBC) assemble models/theme models/sentiment --out models/knbc-classifiers
+
+# retrain the shipped generators (each at most 15 minutes on 2 cores)
+generators: setup
+	$(KNBC) train-generator --task keywords --out models/generator-keywords --hidden-size 128 --max-epochs 8 --quiet
+	$(KNBC) train-generator --task keywords --attention none --out models/generator-keywords-noattn --hidden-size 128 --max-epochs 8 --quiet
+	$(KNBC) train-generator --task continuation --out models/generator-continuation --hidden-size 128 --max-epochs 6 --quiet
+	$(KNBC) train-generator --task lm --out models/lm --max-epochs 8 --quiet
+
+evaluate-generation: setup
+	$(KNBC) evaluate-generation --out reports/generation
 
 # every comparison in reports/ (about an hour on 2 cores)
 evaluate: setup
