@@ -7,7 +7,7 @@ KNBC := $(VENV)/bin/knbc
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: setup demo test models generators evaluate evaluate-generation benchmark clean
+.PHONY: setup demo test models evaluate evaluate-generation benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,18 +30,17 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
-# retrain the shipped classifiers on the shipped split (about 5 minutes each on 2 cores)
+# retrain everything shipped under models/: the classifiers (about 5 minutes each on 2 cores), the
+# generators (each at most 15 minutes), then the assembled pipelines
 models: setup
 	$(KNBC) train models/configs/theme.cfg --out models/theme --quiet
 	$(KNBC) train models/configs/sentiment.cfg --out models/sentiment --quiet
-	$(KNBC) assemble models/theme models/sentiment --out models/knbc-classifiers
-
-# retrain the shipped generators (each at most 15 minutes on 2 cores)
-generators: setup
 	$(KNBC) train-generator --task keywords --out models/generator-keywords --hidden-size 128 --max-epochs 8 --quiet
 	$(KNBC) train-generator --task keywords --attention none --out models/generator-keywords-noattn --hidden-size 128 --max-epochs 8 --quiet
 	$(KNBC) train-generator --task continuation --out models/generator-continuation --hidden-size 128 --max-epochs 6 --quiet
 	$(KNBC) train-generator --task lm --out models/lm --max-epochs 8 --quiet
+	$(KNBC) assemble models/theme models/sentiment models/generator-continuation --out models/knbc
+	$(KNBC) assemble models/generator-keywords --out models/knbc-keywords
 
 evaluate-generation: setup
 	$(KNBC) evaluate-generation --out reports/generation

@@ -193,10 +193,10 @@ def train_command(
 
 @app.command("assemble")
 def assemble_command(
-    models: list[Path] = typer.Argument(..., help="Trained pipelines whose components to combine."),
+    models: list[Path] = typer.Argument(..., help="Trained pipelines and generator folders to combine."),
     out: Path = typer.Option(..., "--out", help="Folder for the combined pipeline."),
 ) -> None:
-    """Combine trained pipelines (e.g. theme and sentiment) into one."""
+    """Combine trained pipelines (e.g. theme and sentiment) and generators into one pipeline."""
     from pipeline.training.train import assemble
 
     try:
@@ -346,7 +346,7 @@ def generate_command(
 @app.command("classify")
 def classify_command(
     texts: Optional[list[str]] = typer.Argument(None, help="Texts to classify (default: one per line on stdin)."),
-    model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc-classifiers)."),
+    model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc)."),
 ) -> None:
     """Print each text's labels and scores as a JSON line: {"text", "theme", "sentiment", "cats"}."""
     import sys
@@ -359,9 +359,10 @@ def classify_command(
         typer.secho(f"error: {err}", fg="red", err=True)
         raise typer.Exit(2) from None
     lines = texts if texts else (line.rstrip("\n") for line in sys.stdin)
-    for doc in nlp.pipe(lines):
+    classifiers = [name for name, pipe in nlp.pipeline if hasattr(pipe, "labels")]
+    for doc in nlp.pipe(lines, disable=[name for name in nlp.pipe_names if name not in classifiers]):
         record = {"text": doc.text}
-        for name in nlp.pipe_names:
+        for name in classifiers:
             labels = nlp.get_pipe(name).labels
             record[name] = max(labels, key=lambda label: doc.cats[label]) if len(doc) else None  # "" has no label
         record["cats"] = {label: round(score, 4) for label, score in doc.cats.items()}
@@ -370,7 +371,7 @@ def classify_command(
 
 @app.command("benchmark")
 def benchmark_command(
-    model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc-classifiers)."),
+    model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the results to this JSON file."),
     repeats: int = typer.Option(3, help="Timed runs of each pipeline; the best counts."),
 ) -> None:

@@ -12,7 +12,7 @@ from pipeline import __version__
 from pipeline.errors import KnbcError
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
-DEFAULT_PIPELINE = MODELS_DIR / "knbc-classifiers"
+DEFAULT_PIPELINE = MODELS_DIR / "knbc"
 META_KEY = "knbc_pipeline"
 
 
@@ -59,7 +59,7 @@ def save_pipeline(nlp: Language, path: str | Path, **info) -> Path:
 
 
 def load(path: str | Path = DEFAULT_PIPELINE, full_ginza: bool = False) -> Language:
-    """Load a trained pipeline: GiNZA's tokenizer and our components (theme, sentiment).
+    """Load a trained pipeline: GiNZA's tokenizer and our components (theme, sentiment, continuation).
 
     With ``full_ginza`` the pipeline is ja_ginza's whole pipeline (parser, NER, ... about 50x
     slower) with our components added after it.

@@ -110,13 +110,21 @@ def train_from_config(
 
 
 def assemble(model_dirs: Sequence[str | Path], out: str | Path) -> Path:
-    """One pipeline holding the components of several trained pipelines (e.g. theme + sentiment)."""
+    """One pipeline holding the components of several trained pipelines (e.g. theme + sentiment) and
+    generators (folders with a ``generator.json``, added as ``knbc_generator`` components named after their task)."""
+    from pipeline.generation.generator import load_generator
     from pipeline.ginza import blank_japanese
     from pipeline.loading import check_model_dir
 
     nlp = blank_japanese()
     sources = {}
     for model_dir in model_dirs:
+        if (Path(model_dir) / "generator.json").is_file():
+            generator = load_generator(model_dir)
+            name = f"generator_{generator.task}"
+            nlp.add_pipe("knbc_generator", name=name).set_generator(generator)
+            sources[name] = str(model_dir)
+            continue
         check_model_dir(model_dir)
         source = spacy.load(model_dir)
         for name in source.pipe_names:
