@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -34,14 +35,21 @@ class Level(str, Enum):
     token = "token"
 
 
+@contextmanager
+def user_errors(*kinds: type[Exception]):
+    """Turn this package's errors (and ``kinds``) into a red message and exit status 2, not a traceback."""
+    try:
+        yield
+    except (KnbcError, *kinds) as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
 def _load(corpus_path: Optional[Path]):
     from pipeline.corpus import load_corpus, shipped_corpus
 
-    try:
+    with user_errors():
         return load_corpus(corpus_path) if corpus_path is not None else shipped_corpus()
-    except KnbcError as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from None
 
 
 @corpus_app.command("stats")
@@ -177,13 +185,10 @@ def train_command(
         max_epochs=max_epochs, patience=patience, batch_size=batch_size, learn_rate=learn_rate,
         grad_clip=grad_clip, seed=seed,
     )
-    try:
+    with user_errors(OSError):
         result, metrics = train_from_config(
             config, out, settings, component=component, task=task, train=train, dev=dev, test=test, progress=not quiet
         )
-    except (KnbcError, OSError) as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from None
     name = metrics["component"]
     typer.echo(f"best epoch {result.best_epoch}: dev {name}_macro_f {result.best_score:.4f} ({result.seconds:.0f} s)")
     if metrics["test"]:
@@ -199,11 +204,8 @@ def assemble_command(
     """Combine trained pipelines (e.g. theme and sentiment) and generators into one pipeline."""
     from pipeline.training.train import assemble
 
-    try:
+    with user_errors():
         path = assemble(models, out)
-    except KnbcError as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from None
     typer.echo(f"saved {path}")
 
 
@@ -227,11 +229,8 @@ def evaluate_command(
             typer.secho(f"error: --set takes KEY=VALUE, not {item!r}", fg="red", err=True)
             raise typer.Exit(2)
         hyperparams[key] = json.loads(value) if value[:1].isdigit() or value in ("true", "false") else value
-    try:
+    with user_errors(ValueError):
         compare(task, protocol, out, models=models.split(",") if models else None, runs=runs, hyperparams=hyperparams)
-    except (KnbcError, ValueError) as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from None
     typer.echo(f"wrote {write_report(out)}")
 
 
@@ -284,11 +283,8 @@ def evaluate_generation_command(
     """Score the generators and their baselines on the held-out articles; write the report."""
     from pipeline.evaluation.generation import evaluate_generation
 
-    try:
+    with user_errors():
         report = evaluate_generation(out, keywords_model, no_attention_model, continuation_model, lm_model)
-    except KnbcError as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from None
     typer.echo(f"wrote {report}")
 
 
@@ -316,12 +312,9 @@ def generate_command(
     from pipeline.ginza import blank_japanese
 
     decoding = Decoding(method, beam_size, max_length, length_penalty, temperature, top_k, top_p, seed)
-    try:
+    with user_errors():
         decoding.check()
         generator = load_generator(model)
-    except KnbcError as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from None
     tokenizer = blank_japanese().tokenizer
     lines = texts if texts else [line.rstrip("\n") for line in sys.stdin]
     for text, doc in zip(lines, tokenizer.pipe(lines)):
@@ -353,11 +346,8 @@ def classify_command(
 
     from pipeline.loading import DEFAULT_PIPELINE, load
 
-    try:
+    with user_errors():
         nlp = load(model or DEFAULT_PIPELINE)
-    except KnbcError as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from None
     lines = texts if texts else (line.rstrip("\n") for line in sys.stdin)
     classifiers = [name for name, pipe in nlp.pipeline if hasattr(pipe, "labels")]
     for doc in nlp.pipe(lines, disable=[name for name in nlp.pipe_names if name not in classifiers]):
@@ -379,11 +369,8 @@ def benchmark_command(
     from pipeline.benchmark import benchmark
     from pipeline.loading import DEFAULT_PIPELINE
 
-    try:
+    with user_errors():
         results = benchmark(model or DEFAULT_PIPELINE, repeats=repeats)
-    except KnbcError as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from None
     for key, value in results.items():
         typer.echo(f"{key:>28}: {value}")
     if out:
