@@ -27,7 +27,7 @@ def test_train_and_report(tmp_path):
     train_task("lm", tmp_path / "lm", lm_options=lm_options, settings=GenerationSettings(max_epochs=1, batch_size=16),
                progress=False)
     report = evaluate_generation(tmp_path / "report", paths["kw"], paths["kw_noattn"], paths["cont"], tmp_path / "lm",
-                                 n_samples=2, n_heatmaps=1)
+                                 n_samples=2, n_heatmaps=1, limit=20)
     results = json.loads((tmp_path / "report" / "results.json").read_text())
     assert set(results) == {"keywords", "continuation", "language_model"}
     assert "retrieval (most keyword overlap)" in results["keywords"]

@@ -104,28 +104,30 @@ def _table(rows: dict, columns: list[str]) -> list[str]:
 
 
 def evaluate_generation(out_dir: str | Path, keywords_model: Path, keywords_no_attention: Path,
-                        continuation_model: Path, lm_model: Path, n_samples: int = 8, n_heatmaps: int = 3) -> Path:
-    """Score every generator and baseline on the test split; write results.json, report.md and heatmaps."""
+                        continuation_model: Path, lm_model: Path, n_samples: int = 8, n_heatmaps: int = 3,
+                        limit: int | None = None) -> Path:
+    """Score every generator and baseline on the test split (its first ``limit`` pairs, default all);
+    write results.json, report.md and attention heatmaps."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     kw_rows, kw_outputs = evaluate_seq2seq("keywords", {"Seq2Seq + attention + copy": keywords_model,
-                                                        "Seq2Seq, no attention": keywords_no_attention})
-    cont_rows, cont_outputs = evaluate_seq2seq("continuation", {"Seq2Seq + attention + copy": continuation_model})
+                                                        "Seq2Seq, no attention": keywords_no_attention}, limit)
+    cont_rows, _ = evaluate_seq2seq("continuation", {"Seq2Seq + attention + copy": continuation_model}, limit)
     lm_rows = evaluate_language_models(lm_model)
     results = {"keywords": kw_rows, "continuation": cont_rows, "language_model": lm_rows}
     (out / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
 
-    pairs = task_pairs("keywords", "test")
+    pairs = task_pairs("keywords", "test")[:limit]
     attention_system = "Seq2Seq + attention + copy (beam4)"
     heatmaps = []
     for i in range(n_heatmaps):
-        g = kw_outputs[attention_system][i * 7]
+        g = kw_outputs[attention_system][(i * 7) % len(pairs)]
         heatmaps.append(plot_attention(g.source, g.tokens, g.attention, out / f"attention_{i}.png",
                                        f"{' '.join(g.source)} → {g.text}"))
     columns = ["chrf", "char_bleu", "token_bleu", "distinct_1", "distinct_2", "perplexity", "sentences_per_s"]
     lines = ["# Generation on held-out articles (the shared test split)", "",
              f"keywords → sentence: {len(pairs)} test sentences; continuation: "
-             f"{len(task_pairs('continuation', 'test'))} sentence pairs. chrF and character BLEU ignore spaces; "
+             f"{len(task_pairs('continuation', 'test')[:limit])} sentence pairs. chrF and character BLEU ignore spaces; "
              "token BLEU and distinct-n are over GiNZA tokens; perplexity is teacher-forced, per target token.", "",
              "## keywords → sentence", "", *_table(kw_rows, columns), "",
              "## continuation (sentence + theme → next sentence)", "", *_table(cont_rows, columns), "",
