@@ -13,7 +13,7 @@ import torch
 
 from pipeline.errors import KnbcError
 from pipeline.generation.batching import decode_ids, encode_sources
-from pipeline.generation.data import BOS, EOS, THEME_IDS, Vocabulary
+from pipeline.generation.data import BOS, EOS, PAD, THEME_IDS, UNK, Vocabulary
 from pipeline.generation.train import LMOptions, Seq2SeqOptions, build_language_model, build_seq2seq
 from pipeline.nn.decoding import beam_search, greedy, language_model_stepper, sample, seq2seq_stepper
 
@@ -63,9 +63,26 @@ class Generation:
     attention: list[list[float]] | None
 
 
-def _decode(step, state, start, eos_id: int, decoding: Decoding):
-    """(ids, attention (T, S) or None) of the single best sequence under ``decoding``."""
+def _without_specials(step, banned: Sequence[int]):
+    """``step`` with the ids in ``banned`` (<pad>, <unk>, <s>) made impossible to generate."""
+
+    def wrapped(prev_ids, state):
+        log_probs, state, attention = step(prev_ids, state)
+        log_probs = log_probs.clone()
+        log_probs[:, list(banned)] = float("-inf")  # (B, V_ext)
+        return log_probs, state, attention
+
+    return wrapped
+
+
+def _decode(step, state, start, vocab: Vocabulary, decoding: Decoding):
+    """(ids, attention (T, S) or None) of the single best sequence under ``decoding``.
+
+    <pad>, <unk> and <s> are never generated: an unknown word comes out by copying, or not at all.
+    """
     decoding.check()
+    step = _without_specials(step, [vocab.stoi[t] for t in (PAD, UNK, BOS)])
+    eos_id = vocab.stoi[EOS]
     if decoding.method == "beam":
         best = beam_search(step, state, start, eos_id, decoding.beam_size, decoding.max_length, alpha=decoding.length_penalty)[0]
         return best.tokens, best.attention
@@ -95,7 +112,7 @@ class Seq2SeqGenerator:
         src_ids, src_ext_ids, lengths, oov = encode_sources(self.vocab, [source])
         n_oov = len(oov) if self.model.copy else 0
         step, state, start = seq2seq_stepper(self.model, src_ids, lengths, src_ext_ids, n_oov)
-        ids, attention = _decode(step, state, start, self.vocab.stoi[EOS], decoding)
+        ids, attention = _decode(step, state, start, self.vocab, decoding)
         tokens = decode_ids(self.vocab, ids, oov)
         rows = None if attention is None else attention[: len(tokens)].tolist()  # one row per output token
         return Generation("".join(tokens), tokens, source, rows)
@@ -124,7 +141,7 @@ class LanguageModelGenerator:
         ids = torch.tensor([[self.vocab.stoi[BOS], *self.vocab.encode(list(prompt))]], dtype=torch.long)  # (1, P)
         theme_ids = torch.tensor([THEME_IDS[theme]]) if self.options.themes else None
         step, state, start = language_model_stepper(self.model, ids, theme_ids)
-        out, _ = _decode(step, state, start, self.vocab.stoi[EOS], decoding)
+        out, _ = _decode(step, state, start, self.vocab, decoding)
         tokens = list(prompt) + decode_ids(self.vocab, out, [])
         return Generation("".join(tokens), tokens, list(prompt), None)
 
