@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 import time
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def plot_attention(source: list[str], target: list[str], weights: list[list[floa
     ax.set_yticks(range(len(target)), target)
     ax.set_xlabel("source (keywords)")
     ax.set_ylabel("generated")
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, 24), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
