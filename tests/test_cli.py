@@ -53,3 +53,25 @@ def test_coverage_on_a_small_corpus(tmp_path):
     lines = {line.split()[0]: line.split()[1] for line in result.output.splitlines()[1:]}
     assert set(lines) == {"text", "text+lemma", "text+lemma+norm"}
     assert lines["text+lemma+norm"] == "100.00%"  # every token of these two sentences has one
+
+
+def test_classify_with_the_shipped_pipeline():
+    import json
+
+    result = runner.invoke(app, ["classify", "京都の紅葉がきれいでした。", ""])
+    assert result.exit_code == 0, result.output
+    kyoto, empty = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert kyoto["theme"] == "京都観光" and kyoto["sentiment"] == "positive"
+    assert empty["theme"] is None and set(empty["cats"].values()) == {0.25}
+
+
+def test_generate_with_the_shipped_keywords_model():
+    import json
+
+    result = runner.invoke(app, ["generate", "--method", "greedy", "京都 紅葉 きれい", "の が"])
+    assert result.exit_code == 0, result.output
+    sentence, nothing = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert "紅葉" in sentence["generated"] and "<unk>" not in sentence["generated"]
+    assert nothing["generated"] == "" and "no content words" in nothing["note"]
+    bad = runner.invoke(app, ["generate", "--beam-size", "0", "京都"])
+    assert bad.exit_code == 2 and "beam_size must be 1..64" in bad.output
