@@ -117,3 +117,9 @@ def test_language_model_learns_and_reloads(tmp_path):
     assert again.tokens == out.tokens
     with pytest.raises(GenerationError, match="theme must be one of"):
         generator.generate([], "宇宙")
+    nlp = blank_japanese()
+    nlp.add_pipe("knbc_generator", config={"method": "greedy", "max_length": 10}).set_generator(generator)
+    doc = nlp("京都の")
+    assert doc._.generated.startswith("紅葉") and doc._.attention is None
+    nlp.to_disk(tmp_path / "pipeline")
+    assert spacy.load(tmp_path / "pipeline")("京都の")._.generated == doc._.generated
