@@ -58,3 +58,19 @@ def benchmark(model: str | Path = DEFAULT_PIPELINE, texts: Sequence[str] | None 
         "torch_threads": torch.get_num_threads(),
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
     }
+
+
+def generation_benchmark(model: str | Path, n_inputs: int = 100) -> dict:
+    """Decoding speed of a Seq2Seq generator, greedy and beam 4, on the first test inputs of its task."""
+    from pipeline.evaluation.generation import BEAM4, GREEDY, decode_all
+    from pipeline.generation.generator import load_generator
+    from pipeline.generation.tasks import task_pairs
+
+    generator = load_generator(model)
+    if not hasattr(generator, "task"):
+        raise ValueError(f"{model}: decoding speed is measured for Seq2Seq generators, not language models")
+    pairs = task_pairs(generator.task, "test")[:n_inputs]
+    results = {"model": str(model), "task": generator.task, "inputs": len(pairs), "torch_threads": torch.get_num_threads()}
+    for label, decoding in (("greedy", GREEDY), ("beam4", BEAM4)):
+        results[f"{label}_sentences_per_s"] = round(decode_all(generator, pairs, decoding)[1], 1)
+    return results

@@ -364,13 +364,15 @@ def benchmark_command(
     model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the results to this JSON file."),
     repeats: int = typer.Option(3, help="Timed runs of each pipeline; the best counts."),
+    generator: Optional[Path] = typer.Option(None, "--generator", help="Instead: decoding speed of this generator."),
 ) -> None:
-    """Sentences/s of tokenizer + classifiers against the tokenizer alone on the KNBC sentences, latency, memory."""
-    from pipeline.benchmark import benchmark
+    """Sentences/s of tokenizer + classifiers against the tokenizer alone on the KNBC sentences, latency, memory;
+    or, with --generator, greedy and beam-4 decoding speed."""
+    from pipeline.benchmark import benchmark, generation_benchmark
     from pipeline.loading import DEFAULT_PIPELINE
 
-    with user_errors():
-        results = benchmark(model or DEFAULT_PIPELINE, repeats=repeats)
+    with user_errors(ValueError):
+        results = generation_benchmark(generator) if generator else benchmark(model or DEFAULT_PIPELINE, repeats=repeats)
     for key, value in results.items():
         typer.echo(f"{key:>28}: {value}")
     if out:

@@ -13,3 +13,12 @@ def test_benchmark_reports_every_figure(tmp_path):
     assert results["components"] == ["theme"] and results["texts"] == 20
     for key in ("tokenizer_sentences_per_s", "pipeline_sentences_per_s", "latency_ms_median", "peak_rss_mb"):
         assert results[key] > 0
+
+
+def test_generation_benchmark_on_the_shipped_keywords_model():
+    from pipeline.benchmark import generation_benchmark
+
+    from pipeline.loading import MODELS_DIR
+
+    results = generation_benchmark(MODELS_DIR / "generator-keywords", n_inputs=3)
+    assert results["inputs"] == 3 and results["greedy_sentences_per_s"] > 0 and results["beam4_sentences_per_s"] > 0
