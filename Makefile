@@ -52,6 +52,7 @@ evaluate: setup
 
 benchmark: setup
 	$(KNBC) benchmark --out reports/benchmark.json
+	$(KNBC) benchmark --generator models/generator-keywords --out reports/benchmark-generation.json
 
 clean:
 	rm -rf $(VENV) $(OUT)
