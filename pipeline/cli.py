@@ -302,6 +302,7 @@ def generate_command(
     top_p: float = typer.Option(1.0, help="Sample from the smallest set with this much probability."),
     seed: int = typer.Option(0, help="Sampling seed (same seed, same text)."),
     theme: Optional[str] = typer.Option(None, help="Theme for the LM / continuation: 携帯電話 | 京都観光 | スポーツ | グルメ."),
+    input_file: Optional[Path] = typer.Option(None, "--file", help="Read inputs from this UTF-8 file, one per line."),
 ) -> None:
     """Generate text with a trained generator; prints JSON lines {"input", "generated", ...}."""
     import sys
@@ -316,7 +317,11 @@ def generate_command(
         decoding.check()
         generator = load_generator(model)
     tokenizer = blank_japanese().tokenizer
-    lines = texts if texts else [line.rstrip("\n") for line in sys.stdin]
+    if input_file is not None:
+        with user_errors(OSError, UnicodeDecodeError):
+            lines = input_file.read_text(encoding="utf-8").splitlines()
+    else:
+        lines = texts if texts else [line.rstrip("\n") for line in sys.stdin]
     for text, doc in zip(lines, tokenizer.pipe(lines)):
         tokens = [t.text for t in doc if not t.is_space]
         with warnings.catch_warnings(record=True) as caught:

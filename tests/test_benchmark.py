@@ -17,7 +17,6 @@ def test_benchmark_reports_every_figure(tmp_path):
 
 def test_generation_benchmark_on_the_shipped_keywords_model():
     from pipeline.benchmark import generation_benchmark
-
     from pipeline.loading import MODELS_DIR
 
     results = generation_benchmark(MODELS_DIR / "generator-keywords", n_inputs=3)

@@ -75,3 +75,17 @@ def test_generate_with_the_shipped_keywords_model():
     assert nothing["generated"] == "" and "no content words" in nothing["note"]
     bad = runner.invoke(app, ["generate", "--beam-size", "0", "京都"])
     assert bad.exit_code == 2 and "beam_size must be 1..64" in bad.output
+
+
+def test_generate_reads_a_file_or_says_why_not(tmp_path):
+    import json
+
+    inputs = tmp_path / "keywords.txt"
+    inputs.write_text("京都 紅葉\nラーメン おいしい\n", encoding="utf-8")
+    result = runner.invoke(app, ["generate", "--method", "greedy", "--file", str(inputs)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["input"] for line in result.output.splitlines() if line.startswith("{")] == [
+        "京都 紅葉", "ラーメン おいしい"]
+    (tmp_path / "bad.txt").write_bytes("京都".encode("euc_jp"))
+    bad = runner.invoke(app, ["generate", "--file", str(tmp_path / "bad.txt")])
+    assert bad.exit_code == 2 and "codec can't decode" in bad.output
