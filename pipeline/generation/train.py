@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -21,7 +21,7 @@ from pipeline.generation.data import EOS, THEME_IDS, Pair, Vocabulary
 from pipeline.ginza import ginza_vocab
 from pipeline.nn.language_model import LSTMLanguageModel, detach_state, truncated_bptt_batches
 from pipeline.nn.seq2seq import Seq2Seq
-from pipeline.training.loop import TrainResult, TrainSettings, run_epochs
+from pipeline.training.loop import TrainResult, TrainSettings, length_bucketed_batches, run_epochs
 
 
 @dataclass
@@ -61,7 +61,6 @@ class GenerationSettings(TrainSettings):
     learn_rate: float = 2e-3
     grad_clip: float = 5.0
     metric: str = "dev_log_likelihood"
-    extra: dict = field(default_factory=dict)
 
 
 def pretrained_matrix(vocab: Vocabulary, dim: int = 300) -> torch.Tensor:
@@ -77,18 +76,11 @@ def pretrained_matrix(vocab: Vocabulary, dim: int = 300) -> torch.Tensor:
 
 
 def _batches(pairs: Sequence[Pair], batch_size: int, rng: random.Random | None) -> list[list[Pair]]:
-    """Length-bucketed batches (shuffled when ``rng`` is given)."""
+    """Length-bucketed batches of pairs (shuffled when ``rng`` is given)."""
     order = list(pairs)
     if rng is not None:
         rng.shuffle(order)
-    window = batch_size * 20
-    batches = []
-    for start in range(0, len(order), window):
-        chunk = sorted(order[start : start + window], key=lambda p: len(p.target))
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    if rng is not None:
-        rng.shuffle(batches)
-    return batches
+    return length_bucketed_batches(order, batch_size, rng, length=lambda pair: len(pair.target))
 
 
 def seq2seq_loss(model: Seq2Seq, vocab: Vocabulary, pairs: Sequence[Pair], options: Seq2SeqOptions) -> torch.Tensor:

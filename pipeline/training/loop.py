@@ -144,18 +144,25 @@ def run_epochs(
     )
 
 
-def length_bucketed_batches(examples: Sequence[Example], batch_size: int, rng: random.Random, window: int = 20):
-    """Minibatches of similar lengths, in random order.
+def length_bucketed_batches(
+    items: Sequence,
+    batch_size: int,
+    rng: random.Random | None,
+    length: Callable[[Any], int] = lambda eg: len(eg.predicted),
+    window: int = 20,
+) -> list[list]:
+    """Minibatches of similar lengths, in random order when ``rng`` is given.
 
-    Examples are cut into windows of ``window`` batches, sorted by length inside each window, and
+    Items are cut into windows of ``window`` batches, sorted by ``length`` inside each window, and
     the batches shuffled: a recurrent network then steps through about the typical length of a
     batch rather than its longest member's, which makes an epoch several times faster.
     """
     batches = []
-    for start in range(0, len(examples), batch_size * window):
-        chunk = sorted(examples[start : start + batch_size * window], key=lambda eg: len(eg.predicted))
-        batches.extend(minibatch(chunk, size=batch_size))
-    rng.shuffle(batches)
+    for start in range(0, len(items), batch_size * window):
+        chunk = sorted(items[start : start + batch_size * window], key=length)
+        batches.extend(list(batch) for batch in minibatch(chunk, size=batch_size))
+    if rng is not None:
+        rng.shuffle(batches)
     return batches
 
 
