@@ -1,0 +1,7 @@
+"""Batch corpus processing (``knbc process``): inputs, engines (local processes, Dask), resumable output."""
+
+from pipeline.batch.annotate import AnnotateOptions
+from pipeline.batch.inputs import InputSpec
+from pipeline.batch.process import ProcessSummary, process
+
+__all__ = ["AnnotateOptions", "InputSpec", "ProcessSummary", "process"]

@@ -1,0 +1,107 @@
+"""What ``knbc process`` computes for one chunk of documents, in whichever process runs it.
+
+Each process (the main one, a local worker, a Dask worker) loads the pipeline once, on its first
+chunk, and keeps it. A chunk is annotated with ``nlp.pipe``; if that fails, its documents are
+annotated one by one so that only the documents that fail become error rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+SCORE_DIGITS = 6
+
+
+@dataclass(frozen=True)
+class AnnotateOptions:
+    """What to run and what to write: the pipeline folder, which of its classifiers (None: all; an empty
+    tuple: the tokenizer alone), tokens/lemmas/POS, generated text, and torch threads per process."""
+
+    model: str
+    classifiers: Optional[tuple[str, ...]] = None
+    tokens: bool = False
+    generate: bool = False
+    batch_size: int = 64
+    torch_threads: Optional[int] = None
+
+
+_LOADED: dict[AnnotateOptions, tuple] = {}
+
+
+def loaded_pipeline(options: AnnotateOptions):
+    """``(nlp, classifier names, generator name or None)`` for ``options``, loaded once per process."""
+    if options not in _LOADED:
+        import torch
+
+        from pipeline.loading import load
+
+        if options.torch_threads:
+            torch.set_num_threads(options.torch_threads)
+        nlp = load(options.model)
+        classifiers = [name for name, pipe in nlp.pipeline if hasattr(pipe, "labels")]
+        if options.classifiers is not None:
+            classifiers = [name for name in classifiers if name in options.classifiers]
+        generators = [name for name, pipe in nlp.pipeline if hasattr(pipe, "set_generator")]
+        generator = generators[0] if options.generate and generators else None
+        enabled = classifiers + ([generator] if generator else [])
+        nlp.select_pipes(enable=enabled)
+        _LOADED[options] = (nlp, classifiers, generator)
+    return _LOADED[options]
+
+
+def check_options(options: AnnotateOptions) -> None:
+    """Check, from the model folder's config and without loading it, that the pipeline has what
+    ``options`` ask for; raise :class:`~pipeline.loading.ModelError` saying what is missing."""
+    from spacy.util import load_config
+
+    from pipeline.loading import ModelError, check_model_dir
+
+    meta = check_model_dir(options.model)
+    components = load_config(Path(options.model) / "config.cfg")["components"]
+    factories = {name: components[name]["factory"] for name in meta["pipeline"]}
+    classifiers = [name for name, factory in factories.items() if "textcat" in factory]
+    if options.classifiers:
+        missing = sorted(set(options.classifiers) - set(classifiers))
+        if missing:
+            raise ModelError(f"{options.model} has no classifier(s) {missing}; it has {classifiers}")
+    if options.generate and "knbc_generator" not in factories.values():
+        raise ModelError(f"{options.model} has no generator component; leave out --generate or use a pipeline "
+                         "with one (e.g. models/knbc)")
+
+
+def annotate_chunk(options: AnnotateOptions, texts: list[str]) -> list[dict]:
+    """One result per text: ``{"ok": {...columns}}`` or ``{"error": reason}``."""
+    nlp, classifiers, generator = loaded_pipeline(options)
+    try:
+        docs = list(nlp.pipe(texts, batch_size=options.batch_size))
+    except Exception:  # noqa: BLE001 - find the documents that fail, one by one
+        return [_annotate_one(nlp, text, classifiers, generator, options) for text in texts]
+    return [{"ok": _columns(doc, nlp, classifiers, generator, options)} for doc in docs]
+
+
+def _annotate_one(nlp, text: str, classifiers, generator, options: AnnotateOptions) -> dict:
+    try:
+        return {"ok": _columns(nlp(text), nlp, classifiers, generator, options)}
+    except Exception as err:  # noqa: BLE001 - reported in the errors file, the run goes on
+        return {"error": f"the pipeline failed on this document: {type(err).__name__}: {err}"}
+
+
+def _columns(doc, nlp, classifiers, generator, options: AnnotateOptions) -> dict:
+    columns: dict = {"n_tokens": len(doc)}
+    for name in classifiers:
+        labels = nlp.get_pipe(name).labels
+        best = max(labels, key=lambda label: doc.cats[label])
+        columns[name] = best
+        columns[f"{name}_score"] = round(doc.cats[best], SCORE_DIGITS)
+    for name in classifiers:
+        for label in nlp.get_pipe(name).labels:
+            columns[f"score_{label}"] = round(doc.cats[label], SCORE_DIGITS)
+    if options.tokens:
+        columns["tokens"] = [t.text for t in doc]
+        columns["lemmas"] = [t.lemma_ for t in doc]
+        columns["pos"] = [t.pos_ for t in doc]
+    if generator:
+        columns["generated"] = doc._.generated
+    return columns

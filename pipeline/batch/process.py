@@ -1,0 +1,143 @@
+"""``knbc process``: a trained pipeline over a corpus, streamed, in order, resumable, with nothing lost.
+
+Input records are read lazily (:mod:`~pipeline.batch.inputs`), grouped into chunks of a fixed
+number of records, annotated by an engine (:mod:`~pipeline.batch.engines`) and appended to the
+output in input order (:mod:`~pipeline.batch.output`). Every record ends up either in the output or
+in the errors file with its reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter, deque
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Optional
+
+from pipeline.batch.annotate import AnnotateOptions, check_options
+from pipeline.batch.engines import start_engine
+from pipeline.batch.inputs import STDIN, Failure, InputSpec, Record, read_inputs, resolve_inputs
+from pipeline.batch.output import OutputSpool, default_errors_path, output_format
+
+DEFAULT_CHUNK = 256
+
+
+@dataclass
+class ProcessSummary:
+    """What one run did: records read (including those done before a resume), rows written, errors."""
+
+    out: Path
+    errors_path: Path
+    records: int = 0
+    written: int = 0
+    failed: int = 0
+    resumed_from: int = 0
+    seconds: float = 0.0
+    engine: str = "local"
+    workers: int = 1
+    reasons: Counter = field(default_factory=Counter)
+
+    @property
+    def docs_per_s(self) -> float:
+        """Records processed by this run per second of its wall time."""
+        return (self.records - self.resumed_from) / self.seconds if self.seconds else 0.0
+
+
+def process(inputs: Sequence[str], out: Path, options: AnnotateOptions, spec: InputSpec = InputSpec(),
+            fmt: Optional[str] = None, errors: Optional[Path] = None, engine: str = "local", n_process: int = 1,
+            scheduler: Optional[str] = None, chunk_size: int = DEFAULT_CHUNK, resume: bool = False,
+            overwrite: bool = False, progress: bool = True) -> ProcessSummary:
+    """Annotate every record of ``inputs`` (paths, folders, ``-`` for stdin) with the pipeline of
+    ``options`` into ``out`` (JSONL, CSV or Parquet); records that fail go to ``errors``."""
+    started = time.perf_counter()
+    out = Path(out)
+    files = resolve_inputs(inputs, spec)
+    fmt = output_format(out, fmt)
+    errors = Path(errors) if errors else default_errors_path(out)
+    options = replace(options, model=str(Path(options.model).resolve()))
+    if engine == "dask" or n_process > 1:
+        options = replace(options, torch_threads=options.torch_threads or 1)  # one core per worker
+    check_options(options)
+    spool = OutputSpool(out, errors, fmt, _fingerprint(files, spec, options, chunk_size))
+    done = spool.open(resume=resume, overwrite=overwrite)
+    summary = ProcessSummary(out, errors, records=done, resumed_from=done, engine=engine)
+    runner = bar = None
+    try:
+        runner = start_engine(options, engine, n_process, scheduler)
+        summary.workers = runner.workers
+        bar = _progress_bar(files, spec, done) if progress else None
+        entries = itertools.islice(read_inputs(files, spec), done, None)
+        for chunk, results in _annotated_chunks(runner, entries, chunk_size):
+            rows, failures = _merge(chunk, results)
+            spool.add(len(chunk), rows, [failure.row() for failure in failures])
+            summary.records += len(chunk)
+            summary.reasons.update(failure.reason for failure in failures)
+            if bar is not None:
+                bar.update(len(chunk))
+        spool.finish()
+    finally:
+        spool.close()
+        if runner is not None:
+            runner.close()
+        if bar is not None:
+            bar.close()
+    summary.written, summary.failed = spool.written, spool.failed
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _fingerprint(files: list[tuple[str, str]], spec: InputSpec, options: AnnotateOptions, chunk_size: int) -> dict:
+    """What must be the same for a resumed run to write what an uninterrupted one would."""
+    sources = []
+    for name, fmt in files:
+        stat = Path(name).stat() if name != STDIN else None
+        sources.append([name, fmt, stat.st_size if stat else None, stat.st_mtime_ns if stat else None])
+    annotate = {k: v for k, v in asdict(options).items() if k != "torch_threads"}
+    return {"inputs": sources, "reading": asdict(spec), "pipeline": annotate, "chunk_size": chunk_size}
+
+
+def _annotated_chunks(runner, entries: Iterator[Record | Failure], chunk_size: int):
+    """``(chunk of entries, results for its records)`` in order; the engine sees only the texts."""
+    in_flight: deque = deque()
+
+    def texts() -> Iterator[list[str]]:
+        while chunk := list(itertools.islice(entries, chunk_size)):
+            in_flight.append(chunk)
+            yield [entry.text for entry in chunk if isinstance(entry, Record)]
+
+    for results in runner.map(texts()):
+        yield in_flight.popleft(), results
+
+
+def _merge(chunk: list[Record | Failure], results: list[dict]) -> tuple[list[dict], list[Failure]]:
+    """Output rows and failures for one chunk, in input order."""
+    rows, failures = [], []
+    annotated = iter(results)
+    for entry in chunk:
+        if isinstance(entry, Failure):
+            failures.append(entry)
+            continue
+        result = next(annotated)
+        if "error" in result:
+            failures.append(Failure(entry.doc_id, result["error"], raw=entry.text, fields=entry.fields))
+            continue
+        row = {"doc_id": entry.doc_id, "text": entry.text, **result["ok"]}
+        for key, value in entry.fields.items():
+            row[key if key not in row else f"input_{key}"] = value
+        rows.append(row)
+    return rows, failures
+
+
+def _progress_bar(files: list[tuple[str, str]], spec: InputSpec, done: int):
+    """A progress bar with throughput and ETA (the total is counted first, except for stdin)."""
+    from tqdm import tqdm
+
+    total = None if any(name == STDIN for name, _ in files) else _count(files, spec)
+    return tqdm(total=total, initial=done, unit="doc", desc="process", dynamic_ncols=True, smoothing=0.1)
+
+
+def _count(files: list[tuple[str, str]], spec: InputSpec) -> int:
+    return sum(1 for _ in read_inputs(files, spec))
+
