@@ -236,14 +236,37 @@ def evaluate_command(
 
 
 @app.command("report")
-def report_command(results: Path = typer.Argument(..., help="A results folder written by `knbc evaluate`.")) -> None:
-    """Rebuild report.md and its plots from saved evaluation results, without retraining."""
-    from pipeline.evaluation import write_report
+def report_command(
+    results: Optional[Path] = typer.Argument(
+        None, help="Only this results folder (written by `knbc evaluate`): rebuild its report.md and plots."
+    ),
+    reports: Path = typer.Option(Path("reports"), "--reports", help="The folder of saved evaluation results."),
+    models: Path = typer.Option(Path("models"), "--models", help="Trained models (for their learning curves)."),
+) -> None:
+    """Rebuild the evaluation report from saved results, without retraining.
 
-    if not (results / "results.csv").is_file():
-        typer.secho(f"error: {results} holds no results.csv; run `knbc evaluate` first", fg="red", err=True)
+    With no argument: the combined report of everything under --reports, REPORTS/index.html (HTML) and
+    REPORTS/README.md (the same in Markdown), learning curves in REPORTS/learning_curves/, and each
+    evaluation folder's own report.md and plots. With RESULTS: only that folder's report.md and plots.
+    """
+    if results is not None:
+        from pipeline.evaluation import write_report
+
+        if not (results / "results.csv").is_file():
+            typer.secho(f"error: {results} holds no results.csv; run `knbc evaluate` first", fg="red", err=True)
+            raise typer.Exit(2)
+        typer.echo(f"wrote {write_report(results)}")
+        return
+    from pipeline.evaluation.summary import write_summary
+
+    if not reports.is_dir():
+        typer.secho(f"error: {reports} is not a folder; `knbc evaluate --out {reports}/theme-cv5` (or "
+                    "`make evaluate`) writes results there", fg="red", err=True)
         raise typer.Exit(2)
-    typer.echo(f"wrote {write_report(results)}")
+    summary = write_summary(reports, models)
+    for line in summary.missing:
+        typer.secho(f"missing: {line}", fg="yellow", err=True)
+    typer.echo(f"wrote {summary.html} and {summary.markdown}")
 
 
 @app.command("train-generator")
@@ -386,6 +409,7 @@ def process_command(
                                             "(default: start a local cluster)."),
     batch_size: int = typer.Option(64, help="Documents per nlp.pipe batch."),
     chunk_size: int = typer.Option(256, help="Records per chunk handed to a worker (and per resume checkpoint)."),
+    torch_threads: int = typer.Option(1, help="torch threads per process (1: fastest here, same results on every engine)."),
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted run into the same OUT."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT and errors file."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -397,6 +421,7 @@ def process_command(
 
     options = AnnotateOptions(
         model=str(model or DEFAULT_PIPELINE), tokens=tokens, generate=generate, batch_size=batch_size,
+        torch_threads=torch_threads,
         classifiers=tuple(name for name in classifiers.split(",") if name) if classifiers is not None else None,
     )
     spec = InputSpec(text_field=text_field, paragraphs=paragraphs, input_format=input_format)

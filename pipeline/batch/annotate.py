@@ -17,14 +17,18 @@ SCORE_DIGITS = 6
 @dataclass(frozen=True)
 class AnnotateOptions:
     """What to run and what to write: the pipeline folder, which of its classifiers (None: all; an empty
-    tuple: the tokenizer alone), tokens/lemmas/POS, generated text, and torch threads per process."""
+    tuple: the tokenizer alone), tokens/lemmas/POS, generated text, and torch threads per process.
+
+    One torch thread per process is the default: these small recurrent networks gain little from
+    intra-op threads (and lose much when another process competes for the cores), and every engine
+    then computes the same floating-point results, so outputs are identical across engines."""
 
     model: str
     classifiers: Optional[tuple[str, ...]] = None
     tokens: bool = False
     generate: bool = False
     batch_size: int = 64
-    torch_threads: Optional[int] = None
+    torch_threads: int = 1
 
 
 _LOADED: dict[AnnotateOptions, tuple] = {}
@@ -37,8 +41,7 @@ def loaded_pipeline(options: AnnotateOptions):
 
         from pipeline.loading import load
 
-        if options.torch_threads:
-            torch.set_num_threads(options.torch_threads)
+        torch.set_num_threads(options.torch_threads)
         nlp = load(options.model)
         classifiers = [name for name, pipe in nlp.pipeline if hasattr(pipe, "labels")]
         if options.classifiers is not None:
@@ -75,10 +78,10 @@ def annotate_chunk(options: AnnotateOptions, texts: list[str]) -> list[dict]:
     """One result per text: ``{"ok": {...columns}}`` or ``{"error": reason}``."""
     nlp, classifiers, generator = loaded_pipeline(options)
     try:
-        docs = list(nlp.pipe(texts, batch_size=options.batch_size))
+        docs = nlp.pipe(texts, batch_size=options.batch_size)
+        return [{"ok": _columns(doc, nlp, classifiers, generator, options)} for doc in docs]
     except Exception:  # noqa: BLE001 - find the documents that fail, one by one
         return [_annotate_one(nlp, text, classifiers, generator, options) for text in texts]
-    return [{"ok": _columns(doc, nlp, classifiers, generator, options)} for doc in docs]
 
 
 def _annotate_one(nlp, text: str, classifiers, generator, options: AnnotateOptions) -> dict:

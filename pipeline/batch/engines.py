@@ -83,7 +83,7 @@ class DaskEngine:
         try:
             from distributed import Client, LocalCluster
         except ImportError as err:
-            raise EngineError("the Dask engine needs dask.distributed: pip install 'knbc-pipeline[dask]'") from err
+            raise EngineError("the Dask engine needs dask.distributed: pip install 'dask[distributed]'") from err
         self.options = options
         self.cluster = None
         try:

@@ -85,7 +85,7 @@ def resolve_inputs(paths: Iterable[str], spec: InputSpec) -> list[tuple[str, str
             continue
         path = Path(name)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
+            files = sorted(p for p in path.rglob("*") if not p.is_dir() and not _hidden(p.relative_to(path)))
             resolved.extend((str(p), spec.input_format or SUFFIXES.get(p.suffix.lower())) for p in files)
         elif path.exists():
             fmt = spec.input_format or SUFFIXES.get(path.suffix.lower())

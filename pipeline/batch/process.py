@@ -57,8 +57,6 @@ def process(inputs: Sequence[str], out: Path, options: AnnotateOptions, spec: In
     fmt = output_format(out, fmt)
     errors = Path(errors) if errors else default_errors_path(out)
     options = replace(options, model=str(Path(options.model).resolve()))
-    if engine == "dask" or n_process > 1:
-        options = replace(options, torch_threads=options.torch_threads or 1)  # one core per worker
     check_options(options)
     spool = OutputSpool(out, errors, fmt, _fingerprint(files, spec, options, chunk_size))
     done = spool.open(resume=resume, overwrite=overwrite)
@@ -92,10 +90,12 @@ def _fingerprint(files: list[tuple[str, str]], spec: InputSpec, options: Annotat
     """What must be the same for a resumed run to write what an uninterrupted one would."""
     sources = []
     for name, fmt in files:
-        stat = Path(name).stat() if name != STDIN else None
+        try:
+            stat = Path(name).stat() if name != STDIN else None
+        except OSError:  # unreadable: reported as an error record when read
+            stat = None
         sources.append([name, fmt, stat.st_size if stat else None, stat.st_mtime_ns if stat else None])
-    annotate = {k: v for k, v in asdict(options).items() if k != "torch_threads"}
-    return {"inputs": sources, "reading": asdict(spec), "pipeline": annotate, "chunk_size": chunk_size}
+    return {"inputs": sources, "reading": asdict(spec), "pipeline": asdict(options), "chunk_size": chunk_size}
 
 
 def _annotated_chunks(runner, entries: Iterator[Record | Failure], chunk_size: int):
