@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 KNBC := $(VENV)/bin/knbc
 STAMP := $(VENV)/.installed
 OUT ?= out
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup demo test models evaluate evaluate-generation benchmark clean
+.PHONY: setup browser demo test models evaluate evaluate-generation benchmark report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +28,12 @@ demo: setup
 	$(KNBC) classify "京都の紅葉がきれいでした。" "このケータイは電池がすぐ切れて困る。" "このラーメン屋のスープは絶品だ。" "昨日のサッカーの試合は最高だった！"
 	$(KNBC) generate "京都 紅葉 きれい" "ラーメン スープ おいしい" "携帯 電池 切れる"
 
-test: setup
+# headless Chromium (and CJK fonts) for the test that opens the HTML report; Debian packages
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-noto-cjk )
+
+test: setup browser
 	$(PY) -m pytest -q
 
 # retrain everything shipped under models/: the classifiers (about 5 minutes each on 2 cores), the
@@ -53,6 +59,10 @@ evaluate: setup
 benchmark: setup
 	$(KNBC) benchmark --out reports/benchmark.json
 	$(KNBC) benchmark --generator models/generator-keywords --out reports/benchmark-generation.json
+
+# the combined report from everything saved in reports/ (no retraining): reports/index.html, reports/README.md
+report: setup
+	$(KNBC) report --reports reports
 
 clean:
 	rm -rf $(VENV) $(OUT)

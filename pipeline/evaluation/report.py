@@ -33,6 +33,7 @@ PUBLISHED_THEME = [
     {"model": "fine-tuned Japanese BERT", "accuracy": 0.837, "weighted_f1": 0.838},
 ]
 FAMILY_NAMES = {"baseline": "baseline", "spacy": "spaCy textcat", "recurrent": "recurrent"}
+PUBLISHED_FAMILY = "published, not rerun here"
 COLUMN_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "weighted_f1": "weighted-F1"}
 
 
@@ -42,7 +43,11 @@ def write_report(results_dir: str | Path, n_examples: int = 10) -> Path:
 
     ``n_examples``: how many highest-confidence wrong predictions to list per featured model.
     """
-    comparison = load_comparison(results_dir)
+    return write_comparison_report(load_comparison(results_dir), n_examples)
+
+
+def write_comparison_report(comparison: Comparison, n_examples: int = 10) -> Path:
+    """:func:`write_report` for a comparison already loaded (into its own folder)."""
     config, results = comparison.config, comparison.results
     labels = config["labels"]
     directory = comparison.directory
@@ -51,7 +56,7 @@ def write_report(results_dir: str | Path, n_examples: int = 10) -> Path:
     plot_per_class_f1(results, labels, directory / PER_CLASS_PNG)
     for model in featured:
         plot_confusion(
-            comparison.confusion(model), labels, f"{model}: {config['task']}", directory / _confusion_png(model)
+            comparison.confusion(model), labels, f"{model}: {config['task']}", directory / confusion_png(model)
         )
 
     sections = [
@@ -76,11 +81,12 @@ def featured_models(results: pd.DataFrame) -> list[str]:
     return best or [means.idxmax()]
 
 
-def _confusion_png(model: str) -> str:
+def confusion_png(model: str) -> str:
+    """The file name of ``model``'s confusion-matrix plot inside its results folder."""
     return f"confusion_{model}.png"
 
 
-def _japanese_plots():
+def japanese_plots():
     """pyplot with a Japanese font (labels render instead of tofu boxes), drawing off-screen."""
     import matplotlib
 
@@ -94,7 +100,7 @@ def _japanese_plots():
 
 def plot_per_class_f1(results: pd.DataFrame, labels: Sequence[str], path: str | Path) -> Path:
     """Grouped bars: F1 per class (x) and model (bars), mean over runs with ± std error bars."""
-    plt = _japanese_plots()
+    plt = japanese_plots()
     columns = [f"f1_{label}" for label in labels]
     stats = mean_std(results, columns)
     models = list(stats.index)
@@ -118,7 +124,7 @@ def plot_per_class_f1(results: pd.DataFrame, labels: Sequence[str], path: str | 
 
 def plot_confusion(matrix: np.ndarray, labels: Sequence[str], title: str, path: str | Path) -> Path:
     """A confusion matrix: counts in the cells, colour = share of the gold row."""
-    plt = _japanese_plots()
+    plt = japanese_plots()
     rows = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
     fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2.5, 1.1 * len(labels) + 1.8))
@@ -137,20 +143,19 @@ def plot_confusion(matrix: np.ndarray, labels: Sequence[str], title: str, path: 
     return Path(path)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A Markdown (GitHub) table of ``frame``'s columns and rows, cells as text ("|" escaped)."""
+    lines = ["| " + " | ".join(_cell_text(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(_cell_text(cell) for cell in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)
 
 
-def _cell_text(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _cell_text(cell: object) -> str:
+    return str(cell).replace("|", "\\|").replace("\n", " ")
 
 
 def _setup_section(config: dict) -> str:
-    sizes = _table(
-        ["run", "train", "dev", "test"], [[r, s["train"], s["dev"], s["test"]] for r, s in config["runs"].items()]
-    )
+    sizes = markdown_table(run_sizes(config))
     settings = {**config["train_settings"], **config["rnn_options"]}
     return "\n".join(
         [
@@ -169,7 +174,15 @@ def _setup_section(config: dict) -> str:
     )
 
 
-def _results_section(results: pd.DataFrame, config: dict) -> str:
+def run_sizes(config: dict) -> pd.DataFrame:
+    """Train / dev / test sentences of each run of a comparison."""
+    rows = [[run, s["train"], s["dev"], s["test"]] for run, s in config["runs"].items()]
+    return pd.DataFrame(rows, columns=["run", "train", "dev", "test"])
+
+
+def results_table(results: pd.DataFrame, config: dict) -> pd.DataFrame:
+    """One row per model (mean ± std over runs, sorted by macro-F1), then the published KNBC theme
+    results under the peer protocol (family "published, not rerun here")."""
     summary = mean_std(results, (*HEADLINE, "train_seconds"))
     family = results.groupby("model", sort=False)["family"].first()
     header = ["model", "family", "runs", *COLUMN_NAMES.values(), "train s / run"]
@@ -183,23 +196,43 @@ def _results_section(results: pd.DataFrame, config: dict) -> str:
         ]
         for model, s in summary.sort_values("macro_f1_mean", ascending=False).iterrows()
     ]
-    notes = ["Mean ± sample standard deviation over runs, sorted by macro-F1."]
-    if config["protocol"] == "peer" and config["task"] == "theme":
+    if _with_published(config):
         for published in PUBLISHED_THEME:
             scores = [f"{published[c]:.3f}" if published.get(c) is not None else "—" for c in HEADLINE]
-            rows.append([published["model"], "published, not rerun here", "—", *scores, "—"])
+            rows.append([published["model"], PUBLISHED_FAMILY, "—", *scores, "—"])
+    return pd.DataFrame(rows, columns=header)
+
+
+def results_notes(config: dict) -> list[str]:
+    """What :func:`results_table` shows, in sentences (Markdown)."""
+    notes = ["Mean ± sample standard deviation over runs, sorted by macro-F1."]
+    if _with_published(config):
         notes.append(
-            "Rows marked *published, not rerun here* are KNBC theme results reported in the literature "
+            f"Rows marked *{PUBLISHED_FAMILY}* are KNBC theme results reported in the literature "
             "under the same kind of protocol (random 10% sentence-level test); they were not reproduced "
             "with this code, their test sentences differ from ours."
         )
-    return "\n\n".join(["## Results", _table(header, rows), *notes])
+    return notes
+
+
+def _with_published(config: dict) -> bool:
+    return config["protocol"] == "peer" and config["task"] == "theme"
+
+
+def _results_section(results: pd.DataFrame, config: dict) -> str:
+    return "\n\n".join(["## Results", markdown_table(results_table(results, config)), *results_notes(config)])
+
+
+def per_class_table(results: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """Mean F1 over runs per model (rows) and class (columns)."""
+    stats = mean_std(results, [f"f1_{label}" for label in labels])
+    rows = [[model, *(f"{s[f'f1_{label}_mean']:.3f}" for label in labels)] for model, s in stats.iterrows()]
+    return pd.DataFrame(rows, columns=["model", *labels])
 
 
 def _per_class_section(results: pd.DataFrame, labels: Sequence[str]) -> str:
-    stats = mean_std(results, [f"f1_{label}" for label in labels])
-    rows = [[model, *(f"{s[f'f1_{label}_mean']:.3f}" for label in labels)] for model, s in stats.iterrows()]
-    return "\n".join(["## Per-class F1", "", f"![per-class F1]({PER_CLASS_PNG})", "", _table(["model", *labels], rows)])
+    table = markdown_table(per_class_table(results, labels))
+    return "\n".join(["## Per-class F1", "", f"![per-class F1]({PER_CLASS_PNG})", "", table])
 
 
 def _confusion_section(featured: Sequence[str], results: pd.DataFrame) -> str:
@@ -210,15 +243,19 @@ def _confusion_section(featured: Sequence[str], results: pd.DataFrame) -> str:
             "",
             f"Best {FAMILY_NAMES[family[model]]}: **{model}**",
             "",
-            f"![confusion matrix of {model}]({_confusion_png(model)})",
+            f"![confusion matrix of {model}]({confusion_png(model)})",
         ]
     return "\n".join(lines)
+
+
+def worst_table(comparison: Comparison, model: str, n: int) -> pd.DataFrame:
+    """The ``n`` wrong predictions of ``model`` made with the highest confidence."""
+    rows = [[r.run, r.text, r.gold, r.pred, f"{r.confidence:.3f}"] for r in comparison.worst(model, n).itertuples()]
+    return pd.DataFrame(rows, columns=["run", "text", "gold", "predicted", "confidence"])
 
 
 def _worst_section(comparison: Comparison, featured: Sequence[str], n: int) -> str:
     lines = ["## Most confident mistakes", ""]
     for model in featured:
-        worst = comparison.worst(model, n)
-        rows = [[r.run, _cell_text(r.text), r.gold, r.pred, f"{r.confidence:.3f}"] for r in worst.itertuples()]
-        lines += [f"### {model}", "", _table(["run", "text", "gold", "predicted", "confidence"], rows), ""]
+        lines += [f"### {model}", "", markdown_table(worst_table(comparison, model, n)), ""]
     return "\n".join(lines).rstrip()

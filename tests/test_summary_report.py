@@ -1,0 +1,204 @@
+"""The combined evaluation report (``knbc report``): built from a copy of the saved ``reports/``, its numbers
+traced back to the saved files, missing inputs named, and the HTML opened in headless Chromium."""
+
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.evaluation.summary import (
+    SUMMARY_HTML,
+    SUMMARY_MD,
+    Notice,
+    Section,
+    Table,
+    Text,
+    generation_samples,
+    render_html,
+    training_history,
+    write_summary,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORTS = ROOT / "reports"
+MODELS = ROOT / "models"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, corpus):
+    """The report built from a copy of the repository's reports/ (the repository is left as it is)."""
+    if not (REPORTS / "theme-cv5" / "results.csv").is_file():
+        pytest.skip("reports/theme-cv5 is not in this checkout")
+    reports = tmp_path_factory.mktemp("summary") / "reports"
+    shutil.copytree(REPORTS, reports, ignore=shutil.ignore_patterns(SUMMARY_HTML, SUMMARY_MD, "learning_curves"))
+    for name in ("report.md", "per_class_f1.png", "confusion_bilstm_attention.png"):
+        (reports / "theme-cv5" / name).unlink(missing_ok=True)  # rebuilt by write_summary
+    summary = write_summary(reports, MODELS, corpus=corpus)
+    return reports, summary
+
+
+class _Images(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.sources: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.sources.append(dict(attrs)["src"])
+
+
+def _mean_std(results_csv: Path, model: str, column: str) -> str:
+    """``mean ± std`` of a column over a model's runs, computed here from the saved CSV."""
+    values = pd.read_csv(results_csv).query("model == @model")[column]
+    return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
+
+
+def test_report_gathers_every_saved_result(built):
+    reports, summary = built
+    page = summary.html.read_text(encoding="utf-8")
+    markdown = summary.markdown.read_text(encoding="utf-8")
+    assert summary.html == reports / "index.html" and summary.markdown == reports / "README.md"
+    assert '<html lang="ja">' in page and '<meta charset="utf-8">' in page
+    for heading in ("dataset statistics", "learning curves", "generation", "speed benchmarks",
+                    "most confident mistakes", "theme classification — cv5", "theme classification — peer"):
+        assert heading in page and heading in markdown
+    # metric tables: numbers as computed from results.csv
+    theme_cv5 = _mean_std(reports / "theme-cv5" / "results.csv", "bilstm_attention", "macro_f1")
+    theme_peer = _mean_std(reports / "theme-peer" / "results.csv", "bilstm_attention", "weighted_f1")
+    sentiment = _mean_std(reports / "sentiment-cv5" / "results.csv", "tfidf_lr", "accuracy")
+    for value in (theme_cv5, theme_peer, sentiment):
+        assert value in page and value in markdown
+    # the published KNBC theme results beside ours (peer protocol only)
+    assert "fine-tuned Japanese BERT" in page and "0.838" in page and "0.837" in page
+    assert page.count("published, not rerun here") >= 3
+    # dataset statistics from the corpus, with the reader's report
+    assert "4186" in page and "KN024_Kyoto_1/2" in page
+    # generation: metrics from results.json, samples from its report, heatmaps
+    generation = json.loads((reports / "generation" / "results.json").read_text(encoding="utf-8"))
+    chrf = generation["keywords"]["Seq2Seq + attention + copy (beam4)"]["chrf"]
+    assert f"{chrf:.2f}" in page
+    samples = generation_samples(reports / "generation" / "report.md")
+    assert samples and samples[0]["outputs"]["reference"] in page
+    assert "generation/attention_0.png" in page
+    # speed benchmarks
+    benchmark = json.loads((reports / "benchmark.json").read_text(encoding="utf-8"))
+    assert str(benchmark["pipeline_sentences_per_s"]) in page
+    # learning curves from the training logs, plotted here
+    assert "learning_curves/classifiers.png" in page and "learning_curves/generators.png" in page
+    # every image the page shows exists and is a PNG
+    parser = _Images()
+    parser.feed(page)
+    assert len(parser.sources) >= 12
+    for source in parser.sources:
+        assert (reports / source).read_bytes()[:8] == PNG_MAGIC, source
+    # each evaluation folder's own report was rebuilt too
+    own_report = (reports / "theme-cv5" / "report.md").read_text(encoding="utf-8")
+    assert theme_cv5 in own_report and "(per_class_f1.png)" in own_report
+
+
+def test_absent_inputs_are_named_with_the_command_that_makes_them(built):
+    reports, summary = built
+    page = summary.html.read_text(encoding="utf-8")
+    if not (reports / "sentiment-peer" / "results.csv").is_file():
+        assert any(line.startswith("sentiment-peer") for line in summary.missing)
+        assert "knbc evaluate --task sentiment --protocol peer" in page
+    if not (reports / "benchmark-process.json").is_file():
+        assert "benchmark-process.json" in page
+
+
+def test_empty_reports_folder_gives_a_report_of_what_is_missing(tmp_path, corpus):
+    reports, models = tmp_path / "reports", tmp_path / "models"
+    reports.mkdir()
+    summary = write_summary(reports, models, corpus=corpus)
+    page = summary.html.read_text(encoding="utf-8")
+    assert "No evaluation results found; <code>make evaluate</code>" in page
+    for command in ("knbc evaluate --task theme --protocol cv5", "knbc evaluate-generation",
+                    "knbc benchmark --out", "make models"):
+        assert command in page, command
+    assert "<img" not in page
+    assert len(summary.missing) >= 8  # four comparisons, six models' logs, generation, two benchmarks
+    assert "4186" in page  # the corpus statistics do not depend on reports/
+
+
+def test_cli_report_builds_the_combined_report_and_keeps_the_single_folder_form(tmp_path):
+    runner = CliRunner()
+    empty = tmp_path / "reports"
+    empty.mkdir()
+    result = runner.invoke(app, ["report", "--reports", str(empty), "--models", str(tmp_path / "none")])
+    assert result.exit_code == 0, result.output
+    assert "missing: theme-cv5" in result.output and (empty / "index.html").is_file()
+    assert (empty / "README.md").is_file()
+    result = runner.invoke(app, ["report", "--reports", str(tmp_path / "absent")])
+    assert result.exit_code == 2 and "is not a folder" in result.output
+    result = runner.invoke(app, ["report", str(empty)])  # the old form: one results folder
+    assert result.exit_code == 2 and "holds no results.csv" in result.output
+
+
+def test_html_escapes_text_and_table_cells():
+    section = Section("a <title>", "x", [Text("1 < 2 & `<code>`"), Table(pd.DataFrame({"t": ["<script>"]})),
+                                         Notice("**missing** <b>")])
+    page = render_html("T & <T>", Text("intro"), [section])
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "1 &lt; 2 &amp; <code>&lt;code&gt;</code>" in page
+    assert "<title>T &amp; &lt;T&gt;</title>" in page and "a &lt;title&gt;" in page
+    assert "<strong>missing</strong> &lt;b&gt;" in page
+
+
+def test_training_history_reads_dev_perplexity_for_generators(tmp_path):
+    history, metrics = training_history(MODELS / "generator-keywords")
+    assert list(history["epoch"]) == list(range(1, len(history) + 1))
+    assert history["dev_label"].iloc[0] == "dev perplexity" and metrics["best_epoch"] in set(history["epoch"])
+    history, _ = training_history(MODELS / "theme")
+    assert history["dev_label"].iloc[0] == "dev macro F"
+    with pytest.raises(FileNotFoundError):
+        training_history(tmp_path)
+
+
+def _chromium_driver(profile: Path):
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[test])")
+    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
+        pytest.skip("headless Chromium is not installed: `make browser` installs chromium and chromium-driver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-dev-shm-usage", "--window-size=1280,1000", f"--user-data-dir={profile}"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+
+
+def test_html_renders_with_its_images_in_headless_chromium(built, tmp_path):
+    _, summary = built
+    driver = _chromium_driver(tmp_path / "chromium-profile")
+    try:
+        driver.set_page_load_timeout(120)
+        driver.get(summary.html.resolve().as_uri())
+        assert driver.title == "KNBC 評価レポート / evaluation report"
+        images = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth]);"
+        )
+        assert len(images) >= 12
+        broken = [src for src, complete, width in images if not (complete and width > 0)]
+        assert not broken, f"images that did not load: {broken}"
+        headings = driver.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.textContent);")
+        assert headings[:2] == ["概要 / overview", "コーパス統計 / dataset statistics"]
+        assert "学習曲線 / learning curves" in headings and "文生成 / generation" in headings
+        links = driver.execute_script("return Array.from(document.querySelectorAll('nav a')).map(a => a.hash);")
+        assert len(links) == len(headings) and all(driver.execute_script(
+            "return document.getElementById(arguments[0]) !== null;", link[1:]) for link in links)
+        tables = driver.execute_script("return document.querySelectorAll('table').length;")
+        assert tables >= 10
+        assert re.search(r"\d\.\d{3} ± \d\.\d{3}", driver.find_element("tag name", "body").text)
+    finally:
+        driver.quit()
