@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import statistics
@@ -73,4 +74,43 @@ def generation_benchmark(model: str | Path, n_inputs: int = 100) -> dict:
     results = {"model": str(model), "task": generator.task, "inputs": len(pairs), "torch_threads": torch.get_num_threads()}
     for label, decoding in (("greedy", GREEDY), ("beam4", BEAM4)):
         results[f"{label}_sentences_per_s"] = round(decode_all(generator, pairs, decoding)[1], 1)
+    return results
+
+
+def process_benchmark(model: str | Path = DEFAULT_PIPELINE, n_process: int = 2, chunk_size: int = 256,
+                      texts: Sequence[str] | None = None) -> dict:
+    """Documents/s of ``knbc process`` on the 4,186 KNBC sentences (or ``texts``) for each engine, in one run: the
+    tokenizer alone (one process), the pipeline in one process, in ``n_process`` local processes and on
+    a local Dask cluster of ``n_process`` workers. Each is timed end to end (start-up and pipeline
+    loading included) and from its first chunk's results on (the steady rate)."""
+    import json
+    import tempfile
+
+    from pipeline.batch import AnnotateOptions, annotate, process
+
+    texts = list(texts) if texts is not None else [s.text for s in shipped_corpus().sentences]
+    runs = {
+        "tokenizer_only": (AnnotateOptions(model=str(model), classifiers=()), "local", 1),
+        "local_1_process": (AnnotateOptions(model=str(model)), "local", 1),
+        f"local_{n_process}_processes": (AnnotateOptions(model=str(model)), "local", n_process),
+        f"dask_local_{n_process}_workers": (AnnotateOptions(model=str(model)), "dask", n_process),
+    }
+    results: dict = {"model": str(model), "documents": len(texts), "chunk_size": chunk_size,
+                     "cores": os.cpu_count(), "machine": f"{platform.machine()}, Python {platform.python_version()}"}
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "knbc.jsonl"
+        corpus.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
+        for name, (options, engine, workers) in runs.items():
+            annotate.forget_pipelines()  # every run loads its pipeline, as a fresh command does
+            run = process([str(corpus)], Path(tmp) / f"{name}.jsonl", options, engine=engine, n_process=workers,
+                          chunk_size=chunk_size, progress=False)
+            results[name] = {
+                "engine": engine, "workers": run.workers, "seconds": round(run.seconds, 2),
+                "docs_per_s": round(run.docs_per_s, 1), "until_first_chunk_seconds": round(run.first_chunk_seconds, 2),
+                "steady_docs_per_s": round(run.steady_docs_per_s, 1), "written": run.written, "errors": run.failed,
+            }
+    tokenizer = results["tokenizer_only"]
+    for name in runs:
+        for key in ("docs_per_s", "steady_docs_per_s"):
+            results[name][f"{key}_over_tokenizer"] = round(results[name][key] / tokenizer[key], 3)
     return results

@@ -447,14 +447,21 @@ def benchmark_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the results to this JSON file."),
     repeats: int = typer.Option(3, help="Timed runs of each pipeline; the best counts."),
     generator: Optional[Path] = typer.Option(None, "--generator", help="Instead: decoding speed of this generator."),
+    batch: bool = typer.Option(False, "--process", help="Instead: documents/s of `knbc process` for each engine."),
+    n_process: int = typer.Option(2, "--n-process", help="Workers for the multi-process and Dask runs (--process)."),
 ) -> None:
     """Sentences/s of tokenizer + classifiers against the tokenizer alone on the KNBC sentences, latency, memory;
-    or, with --generator, greedy and beam-4 decoding speed."""
-    from pipeline.benchmark import benchmark, generation_benchmark
+    or, with --generator, greedy and beam-4 decoding speed; or, with --process, `knbc process` per engine."""
+    from pipeline.benchmark import benchmark, generation_benchmark, process_benchmark
     from pipeline.loading import DEFAULT_PIPELINE
 
     with user_errors(ValueError):
-        results = generation_benchmark(generator) if generator else benchmark(model or DEFAULT_PIPELINE, repeats=repeats)
+        if batch:
+            results = process_benchmark(model or DEFAULT_PIPELINE, n_process=n_process)
+        elif generator:
+            results = generation_benchmark(generator)
+        else:
+            results = benchmark(model or DEFAULT_PIPELINE, repeats=repeats)
     for key, value in results.items():
         typer.echo(f"{key:>28}: {value}")
     if out:

@@ -21,3 +21,15 @@ def test_generation_benchmark_on_the_shipped_keywords_model():
 
     results = generation_benchmark(MODELS_DIR / "generator-keywords", n_inputs=3)
     assert results["inputs"] == 3 and results["greedy_sentences_per_s"] > 0 and results["beam4_sentences_per_s"] > 0
+
+
+def test_process_benchmark_runs_every_engine_on_the_same_texts():
+    from pipeline.benchmark import process_benchmark
+
+    results = process_benchmark(n_process=2, chunk_size=8, texts=["京都の紅葉がきれいでした。", ""] * 10)
+    runs = ["tokenizer_only", "local_1_process", "local_2_processes", "dask_local_2_workers"]
+    assert [results[run]["workers"] for run in runs] == [1, 1, 2, 2]
+    for run in runs:
+        assert results[run]["written"] == 10 and results[run]["errors"] == 10  # "" is an empty document
+        assert results[run]["docs_per_s"] > 0 and results[run]["steady_docs_per_s"] > 0
+    assert results["tokenizer_only"]["docs_per_s_over_tokenizer"] == 1.0

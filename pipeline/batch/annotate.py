@@ -54,6 +54,11 @@ def loaded_pipeline(options: AnnotateOptions):
     return _LOADED[options]
 
 
+def forget_pipelines() -> None:
+    """Drop the pipelines loaded in this process (the next chunk loads its pipeline again)."""
+    _LOADED.clear()
+
+
 def check_options(options: AnnotateOptions) -> None:
     """Check, from the model folder's config and without loading it, that the pipeline has what
     ``options`` ask for; raise :class:`~pipeline.loading.ModelError` saying what is missing."""

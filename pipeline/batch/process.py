@@ -35,6 +35,8 @@ class ProcessSummary:
     failed: int = 0
     resumed_from: int = 0
     seconds: float = 0.0
+    first_chunk_seconds: float = 0.0  # start-up, the first chunk and writing it: until the run is going
+    first_chunk_records: int = 0
     engine: str = "local"
     workers: int = 1
     reasons: Counter = field(default_factory=Counter)
@@ -43,6 +45,12 @@ class ProcessSummary:
     def docs_per_s(self) -> float:
         """Records processed by this run per second of its wall time."""
         return (self.records - self.resumed_from) / self.seconds if self.seconds else 0.0
+
+    @property
+    def steady_docs_per_s(self) -> float:
+        """Records per second after the first chunk came back (start-up and pipeline loading left out)."""
+        after = self.records - self.resumed_from - self.first_chunk_records
+        return after / (self.seconds - self.first_chunk_seconds) if after > 0 else 0.0
 
 
 def process(inputs: Sequence[str], out: Path, options: AnnotateOptions, spec: InputSpec = InputSpec(),
@@ -71,6 +79,8 @@ def process(inputs: Sequence[str], out: Path, options: AnnotateOptions, spec: In
             rows, failures = _merge(chunk, results)
             spool.add(len(chunk), rows, [failure.row() for failure in failures])
             summary.records += len(chunk)
+            if not summary.first_chunk_records:
+                summary.first_chunk_seconds, summary.first_chunk_records = time.perf_counter() - started, len(chunk)
             summary.reasons.update(failure.reason for failure in failures)
             if bar is not None:
                 bar.update(len(chunk))
