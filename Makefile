@@ -59,6 +59,7 @@ evaluate: setup
 benchmark: setup
 	$(KNBC) benchmark --out reports/benchmark.json
 	$(KNBC) benchmark --generator models/generator-keywords --out reports/benchmark-generation.json
+	$(KNBC) benchmark --process --out reports/benchmark-process.json
 
 # the combined report from everything saved in reports/ (no retraining): reports/index.html, reports/README.md
 report: setup
