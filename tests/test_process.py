@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.batch import AnnotateOptions, InputSpec, process
+from pipeline.batch.inputs import InputError
 from pipeline.batch.output import OutputError
 from pipeline.cli import app
 from pipeline.loading import DEFAULT_PIPELINE
@@ -156,6 +157,9 @@ def test_an_existing_output_is_refused_unless_overwrite(tmp_path):
     with pytest.raises(OutputError, match="--overwrite"):
         _run([path], out)
     assert _run([path], out, overwrite=True).written == 1
+    assert _run([tmp_path], out, overwrite=True).written == 1  # its own output in the folder is not an input
+    with pytest.raises(InputError, match="where this run writes"):
+        _run([out], out, overwrite=True)
     with pytest.raises(OutputError, match="complete"):
         _run([path], out, resume=True)
 

@@ -70,11 +70,13 @@ class InputSpec:
     input_format: Optional[str] = None
 
 
-def resolve_inputs(paths: Iterable[str], spec: InputSpec) -> list[tuple[str, str]]:
+def resolve_inputs(paths: Iterable[str], spec: InputSpec, outputs: Iterable[Path] = ()) -> list[tuple[str, str]]:
     """``(name, format)`` for each input file in order, folders walked recursively in sorted order
-    (hidden files left out); ``-`` (or no path) is stdin. Unknown files inside folders are kept with
-    format ``None`` so that they are reported, not dropped. Raises :class:`InputError` for a path
-    that does not exist or a named file of unknown type."""
+    (hidden files, and this run's ``outputs`` when they lie inside a folder, left out); ``-`` (or no
+    path) is stdin. Unknown files inside folders are kept with format ``None`` so that they are
+    reported, not dropped. Raises :class:`InputError` for a path that does not exist, a named file
+    of unknown type, or one of ``outputs`` named as an input."""
+    outputs = {Path(p).resolve() for p in outputs}
     if spec.input_format is not None and spec.input_format not in FORMATS:
         raise InputError(f"unknown input format {spec.input_format!r}; expected one of {', '.join(FORMATS)}")
     paths = list(paths) or [STDIN]
@@ -85,8 +87,11 @@ def resolve_inputs(paths: Iterable[str], spec: InputSpec) -> list[tuple[str, str
             continue
         path = Path(name)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if not p.is_dir() and not _hidden(p.relative_to(path)))
+            files = sorted(p for p in path.rglob("*") if not p.is_dir() and not _hidden(p.relative_to(path))
+                           and p.resolve() not in outputs)
             resolved.extend((str(p), spec.input_format or SUFFIXES.get(p.suffix.lower())) for p in files)
+        elif path.resolve() in outputs:
+            raise InputError(f"{name} is where this run writes; choose another --out or --errors")
         elif path.exists():
             fmt = spec.input_format or SUFFIXES.get(path.suffix.lower())
             if fmt is None:

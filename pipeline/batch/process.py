@@ -61,9 +61,9 @@ def process(inputs: Sequence[str], out: Path, options: AnnotateOptions, spec: In
     ``options`` into ``out`` (JSONL, CSV or Parquet); records that fail go to ``errors``."""
     started = time.perf_counter()
     out = Path(out)
-    files = resolve_inputs(inputs, spec)
     fmt = output_format(out, fmt)
     errors = Path(errors) if errors else default_errors_path(out)
+    files = resolve_inputs(inputs, spec, outputs=(out, errors))
     options = replace(options, model=str(Path(options.model).resolve()))
     check_options(options)
     spool = OutputSpool(out, errors, fmt, _fingerprint(files, spec, options, chunk_size))
