@@ -133,8 +133,11 @@ def test_a_text_over_sudachis_limit_is_annotated_not_dropped(tmp_path):
     assert len(long_text.encode()) > SUDACHI_MAX_BYTES
     path = tmp_path / "long.jsonl"
     path.write_text(json.dumps({"text": long_text}, ensure_ascii=False) + "\n", encoding="utf-8")
-    (row,) = _jsonl(_run([path], tmp_path / "out.jsonl").out)
-    assert row["text"] == long_text and row["theme"] == "携帯電話" and row["n_tokens"] == 10 * repeats
+    longer = long_text * 9  # over the csv module's default field limit (131,072 characters) too
+    pd.DataFrame({"text": [longer]}).to_csv(tmp_path / "long.csv", index=False)
+    rows = _jsonl(_run([path, tmp_path / "long.csv"], tmp_path / "out.jsonl").out)
+    assert [(row["text"], row["n_tokens"]) for row in rows] == [(long_text, 10 * repeats), (longer, 90 * repeats)]
+    assert all(row["theme"] == "携帯電話" for row in rows)
 
 
 def test_output_formats_agree_and_tokens_are_lists(tmp_path):

@@ -221,13 +221,14 @@ def _from_fields(doc_id: str, fields: dict, text_field: str) -> Record | Failure
 
 def _read_csv(name: str, stream: BinaryIO, text_field: str) -> Iterator[Record | Failure]:
     text_stream = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    csv.field_size_limit(2**31 - 1)  # the default, 131,072 characters, would refuse long documents
     reader = csv.reader(text_stream)
     try:
         header = next(reader)
     except StopIteration:
         return
     except csv.Error as err:
-        yield Failure(f"{name}:1", f"unreadable CSV header: {err}")
+        yield Failure(f"{name}:1", f"unreadable CSV header: {err}; the file was not read")
         return
     start = reader.line_num + 1
     while True:
