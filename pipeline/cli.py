@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -404,7 +405,7 @@ def process_command(
     tokens: bool = typer.Option(False, "--tokens", help="Also write tokens, lemmas and POS tags."),
     generate: bool = typer.Option(False, "--generate", help="Also run the pipeline's generator (generated text)."),
     engine: str = typer.Option("local", help="local (processes on this machine) | dask (a Dask cluster)."),
-    n_process: int = typer.Option(1, "--n-process", help="Local worker processes (or local Dask workers)."),
+    n_process: int = typer.Option(1, "--n-process", help="Local worker processes (or local Dask workers); 0: one per core."),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 "
                                             "(default: start a local cluster)."),
     batch_size: int = typer.Option(64, help="Documents per nlp.pipe batch."),
@@ -428,7 +429,7 @@ def process_command(
     try:
         with user_errors(OSError):
             summary = process(inputs or [], out, options, spec, fmt=fmt, errors=errors, engine=engine,
-                              n_process=n_process, scheduler=scheduler, chunk_size=chunk_size, resume=resume,
+                              n_process=n_process or os.cpu_count() or 1, scheduler=scheduler, chunk_size=chunk_size, resume=resume,
                               overwrite=overwrite, progress=not quiet)
     except KeyboardInterrupt:
         typer.secho(f"interrupted; run the same command with --resume to finish {out}", fg="yellow", err=True)
