@@ -168,6 +168,21 @@ def test_hyperparameters_are_split_and_checked():
         build_model("bert", THEMES)
 
 
+def test_a_variants_options_apply_and_the_callers_override_them():
+    def options(name, hyperparams=None):
+        model = build_model(name, THEMES, hyperparams)
+        return model.nlp.config["components"]["task"]["model"]
+
+    plain = options("bilstm_attention")
+    assert (plain["members"], plain["ngram_dim"], plain["dropout"]) == (1, 0, 0.3)
+    ensemble = options("bilstm_attention_ensemble")
+    assert (ensemble["members"], ensemble["ngram_dim"], ensemble["dropout"]) == (5, 64, 0.5)
+    assert ensemble["pooling"] == "attention" and ensemble["bidirectional"]
+    assert options("bilstm_attention_ensemble", {"dropout": 0.2, "members": 2})["dropout"] == 0.2
+    assert options("bilstm_attention_ensemble", {"members": 2})["members"] == 2
+    assert options("bilstm_attention", {"members": 3})["members"] == 3
+
+
 # ---- compare + report ------------------------------------------------------------------------------
 
 

@@ -1,10 +1,15 @@
 """knbc_textcat: spaCy's test_overfitting_IO pattern, config round-trips, and bad input."""
 
+import numpy
 import pytest
 import spacy
+import torch
 from spacy.util import load_config_from_str
+from thinc.api import NumpyOps, Softmax_v2
 
+from pipeline.components.architectures import mean_of_members
 from pipeline.ginza import blank_japanese
+from pipeline.nn.text_encoder import HashedNgramBag
 from pipeline.training.data import labelled_texts_to_examples
 from pipeline.training.loop import TrainSettings, train_component
 
@@ -133,3 +138,55 @@ def test_scores_are_named_after_the_component(trained):
     assert scores["theme_macro_f"] == 1.0
     assert set(scores["theme_f_per_type"]) == set(LABELS)
     assert "theme_macro_auc" in scores
+
+
+def test_ensemble_output_is_the_mean_of_its_members_and_reloads(tmp_path):
+    nlp, result = overfit(model={**TINY, "members": 3}, epochs=30)
+    assert result.best_score == 1.0
+    model = nlp.get_pipe("theme").model
+    networks = model.attrs["torch_networks"]
+    assert len(networks) == 3
+    assert not torch.equal(networks[0].encoder.rnn.weight_hh_l0, networks[1].encoder.rnn.weight_hh_l0)
+    featurize, ensemble = model.layers
+    docs = [nlp.make_doc(text) for text, _ in PAIRS]
+    features = featurize.predict(docs)
+    members = numpy.stack([member.predict(features) for member in ensemble.layers])  # (3, B, nO)
+    assert model.predict(docs) == pytest.approx(members.mean(axis=0), abs=1e-6)
+    nlp.to_disk(tmp_path)
+    reloaded = spacy.load(tmp_path)
+    assert reloaded("京都の紅葉").cats == pytest.approx(nlp("京都の紅葉").cats, abs=1e-6)
+
+
+def test_each_ensemble_member_gets_its_own_cross_entropy_gradient():
+    ops = NumpyOps()
+    X = ops.asarray2f(numpy.random.default_rng(0).normal(size=(5, 3)).astype("f"))
+    truth = ops.asarray2f(numpy.eye(4, dtype="f")[[0, 1, 2, 3, 0]])
+    members = [Softmax_v2(nO=4, nI=3) for _ in range(2)]
+    ensemble = mean_of_members(members)
+    ensemble.initialize(X=X, Y=truth)
+    for member in members:  # distinct, non-zero weights
+        member.set_param("W", ops.asarray2f(numpy.random.default_rng(id(member) % 97).normal(size=(4, 3)).astype("f")))
+    mean, backprop = ensemble.begin_update(X)
+    backprop(mean - truth)  # what TextCategorizer.get_loss hands back
+    for member in members:
+        alone = Softmax_v2(nO=4, nI=3)
+        alone.initialize(X=X, Y=truth)
+        alone.set_param("W", member.get_param("W").copy())
+        probs, alone_backprop = alone.begin_update(X)
+        alone_backprop(probs - truth)
+        assert member.get_grad("W") == pytest.approx(alone.get_grad("W"), abs=1e-6)
+        assert not numpy.allclose(member.get_grad("W"), 0.0)
+
+
+def test_ngram_bag_learns_and_ignores_padding():
+    _, result = overfit(model={**TINY, "ngram_dim": 8}, epochs=40)
+    assert result.best_score == 1.0
+    bag = HashedNgramBag(n_tokens=50, dim=4)
+    ids = torch.tensor([[3, 7, 9, 0, 0], [0, 0, 0, 0, 0]])
+    mask = ids != 0
+    out = bag(ids, mask).detach().numpy()
+    assert numpy.abs(out[1]).sum() == 0.0  # an empty sequence pools to zeros
+    assert bag(ids[:, :3], mask[:, :3])[0].detach().numpy() == pytest.approx(out[0], abs=1e-6)  # padding is never read
+    bigram = (3 * 1_000_003 + 7) % 49 + 1
+    expected = (bag.unigrams.weight[3] + bag.unigrams.weight[7] + bag.bigrams.weight[bigram]) / 3
+    assert bag(ids[:1, :2], mask[:1, :2])[0].detach().numpy() == pytest.approx(expected.detach().numpy(), abs=1e-6)

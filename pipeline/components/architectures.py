@@ -49,6 +49,8 @@ def build_rnn_classifier(
     n_buckets: int = 20000,
     freeze_vectors: bool = True,
     max_length: int = 512,
+    members: int = 1,
+    ngram_dim: int = 0,
     nO: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
     """A recurrent text classifier: Docs -> class probabilities (B, nO).
@@ -56,21 +58,72 @@ def build_rnn_classifier(
     ja_ginza static vectors (frozen or fine-tuned) next to a hashed trainable embedding, a
     ``cell`` (rnn | gru | lstm) encoder, optionally bidirectional and stacked, a pooling (last |
     mean | max | attention), then a softmax layer whose width is set from the labels.
+
+    ``ngram_dim`` > 0 adds a bag of hashed token unigrams and bigrams (their mean embedding, of
+    that size) next to the pooled recurrent states.
+
+    With ``members`` > 1 the model is an ensemble of that many such networks (each with its own
+    weights, drawn in turn from the seeded RNG) over the same features; its output is the mean of
+    their class probabilities, and each member is trained on its own cross-entropy loss (see
+    :func:`mean_of_members`).
     """
-    network = RecurrentTextEncoder(
-        vectors_table(ginza_vocab()),
-        n_tokens=n_buckets + 1,
-        trainable_dim=trainable_dim,
-        freeze_vectors=freeze_vectors,
-        hidden_size=hidden_size,
-        cell=cell,
-        layers=layers,
-        bidirectional=bidirectional,
-        pooling=pooling,
-        dropout=dropout,
-    )
-    encoder = PyTorchWrapper_v2(network, convert_inputs=_batch_to_torch)
-    encoder.init = _reset_network  # initialize() draws the weights from the (seeded) torch RNG
-    model = chain(doc_featurizer(n_buckets, max_length), encoder, Softmax_v2(nO=nO, nI=network.output_dim))
-    model.attrs["torch_network"] = network
+    if members < 1:
+        raise ValueError(f"members must be >= 1, not {members}")
+    vectors = vectors_table(ginza_vocab())
+    networks, heads = [], []
+    for _ in range(members):
+        network = RecurrentTextEncoder(
+            vectors,
+            n_tokens=n_buckets + 1,
+            trainable_dim=trainable_dim,
+            freeze_vectors=freeze_vectors,
+            hidden_size=hidden_size,
+            cell=cell,
+            layers=layers,
+            bidirectional=bidirectional,
+            pooling=pooling,
+            dropout=dropout,
+            ngram_dim=ngram_dim,
+        )
+        encoder = PyTorchWrapper_v2(network, convert_inputs=_batch_to_torch)
+        encoder.init = _reset_network  # initialize() draws the weights from the (seeded) torch RNG
+        networks.append(network)
+        heads.append([encoder, Softmax_v2(nO=nO, nI=network.output_dim)])
+    featurizer = doc_featurizer(n_buckets, max_length)
+    if members == 1:  # the layout of single-network pipelines saved before ensembles existed
+        model = chain(featurizer, *heads[0])
+    else:
+        model = chain(featurizer, mean_of_members([chain(*head) for head in heads]))
+    model.attrs["torch_network"] = networks[0]
+    model.attrs["torch_networks"] = networks
     return model
+
+
+def mean_of_members(members: List[Model]) -> Model:
+    """An ensemble layer: the mean of the class probabilities of ``members`` (each ending in a softmax).
+
+    Its backward pass expects the gradient of a textcat loss at the mean, ``mean - truth`` (what
+    spaCy's ``TextCategorizer.get_loss`` returns), recovers ``truth`` from it and gives each member
+    ``p_member - truth``: every member learns from its own softmax cross-entropy, as if trained alone,
+    rather than the members co-adapting to fit the mean.
+    """
+
+    def forward(model: Model, X, is_train: bool):
+        outputs, backprops = zip(*(member(X, is_train) for member in model.layers))
+        mean = sum(outputs) / len(outputs)  # (B, nO)
+
+        def backprop(d_mean):
+            truth = mean - d_mean  # (B, nO)
+            for output, member_backprop in zip(outputs, backprops):
+                member_backprop(output - truth)
+            return []  # the input (features) takes no gradient
+
+        return mean, backprop
+
+    def init(model: Model, X=None, Y=None) -> None:
+        for member in model.layers:
+            member.initialize(X=X, Y=Y)
+        if Y is not None:
+            model.set_dim("nO", Y.shape[1])
+
+    return Model("knbc_mean_of_members", forward, init=init, layers=members, dims={"nO": None})

@@ -16,7 +16,7 @@ import torch
 from pipeline.corpus.records import SentenceRecord, shipped_corpus
 from pipeline.corpus.splits import Splits, load_splits
 from pipeline.evaluation.metrics import classification_scores
-from pipeline.evaluation.models import FAMILIES, MODELS, build_model, split_hyperparams
+from pipeline.evaluation.models import FAMILIES, MODELS, RECURRENT_VARIANTS, build_model, split_hyperparams
 from pipeline.evaluation.protocols import DEV_FRACTION, protocol_runs
 from pipeline.evaluation.results import Comparison, ResultsWriter, load_comparison
 from pipeline.ginza import blank_japanese
@@ -76,6 +76,7 @@ def compare(
             "dev_fraction": DEV_FRACTION,
             "train_settings": vars(settings),
             "rnn_options": rnn_options,
+            "recurrent_variants": {m: RECURRENT_VARIANTS[m] for m in models if m in RECURRENT_VARIANTS},
             "versions": {
                 "python": platform.python_version(),
                 "spacy": spacy.__version__,

@@ -5,7 +5,11 @@
   ``spacy_ensemble`` (spacy.TextCatEnsemble.v2 with the tok2vec of spaCy's default textcat config,
   no static vectors);
 - our ``knbc.RNNClassifier.v1`` variants: ``rnn``, ``gru``, ``lstm`` (final state), ``bilstm``
-  (final states of both directions), ``bilstm_attention`` (self-attention pooling).
+  (final states of both directions), ``bilstm_attention`` (self-attention pooling), and
+  ``bilstm_attention_ensemble``: 5 ``bilstm_attention`` members with a hashed unigram + bigram bag
+  next to the recurrent states (``ngram_dim`` 64) and dropout 0.5, their probabilities averaged
+  (each member trained on its own loss). The options a variant sets (:data:`RECURRENT_VARIANTS`)
+  take precedence over :data:`DEFAULT_HYPERPARAMS`, and hyperparameters the caller passes over both.
 
 Every neural model trains through :func:`pipeline.training.loop.train_component` with the same
 training settings (batch size, learning rate, epochs, patience, seed).
@@ -36,6 +40,14 @@ RECURRENT_VARIANTS: dict[str, dict[str, Any]] = {
     "lstm": {"cell": "lstm", "bidirectional": False, "pooling": "last"},
     "bilstm": {"cell": "lstm", "bidirectional": True, "pooling": "last"},
     "bilstm_attention": {"cell": "lstm", "bidirectional": True, "pooling": "attention"},
+    "bilstm_attention_ensemble": {
+        "cell": "lstm",
+        "bidirectional": True,
+        "pooling": "attention",
+        "members": 5,
+        "ngram_dim": 64,
+        "dropout": 0.5,
+    },
 }
 FAMILIES: dict[str, str] = {
     "majority": "baseline",
@@ -123,7 +135,8 @@ def build_model(name: str, labels: Sequence[str], hyperparams: Mapping[str, Any]
         return TfidfLogisticRegression(labels)
     settings, rnn_options = split_hyperparams(hyperparams)
     if name in RECURRENT_VARIANTS:
-        model = {"@architectures": "knbc.RNNClassifier.v1", **rnn_options, **RECURRENT_VARIANTS[name]}
+        chosen = {k: v for k, v in (hyperparams or {}).items() if k in RNN_KEYS}  # the caller's own options
+        model = {"@architectures": "knbc.RNNClassifier.v1", **rnn_options, **RECURRENT_VARIANTS[name], **chosen}
         return PipelineClassifier(labels, "knbc_textcat", {"model": model}, settings)
     scorer = {"@scorers": "knbc.named_cats_scorer.v1", "name": COMPONENT}
     model = _bow_model() if name == "spacy_bow" else _ensemble_model()

@@ -168,6 +168,12 @@ def _setup_section(config: dict) -> str:
                 "normalized forms, its C chosen on dev; neural models keep their best dev macro-F1 epoch"
             ),
             f"- neural training settings and recurrent options: `{json.dumps(settings, ensure_ascii=False)}`",
+            *(
+                f"- `{name}` sets `{json.dumps(options, ensure_ascii=False)}` (over the options above; "
+                "options passed with `--set` override it)"
+                for name, options in config.get("recurrent_variants", {}).items()
+                if set(options) - {"cell", "bidirectional", "pooling"}
+            ),
             "",
             sizes,
         ]

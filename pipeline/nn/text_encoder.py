@@ -28,6 +28,7 @@ class RecurrentTextEncoder(nn.Module):
         bidirectional: bool = True,
         pooling: str = "attention",
         dropout: float = 0.3,
+        ngram_dim: int = 0,
     ):
         super().__init__()
         self.embed = StaticPlusTrainableEmbedding(
@@ -37,13 +38,16 @@ class RecurrentTextEncoder(nn.Module):
             self.embed.output_dim, hidden_size, cell=cell, layers=layers, bidirectional=bidirectional, dropout=dropout
         )
         self.pool = Pooling(pooling, self.encoder.output_dim)
+        self.ngrams = HashedNgramBag(n_tokens, ngram_dim) if ngram_dim > 0 else None
         self.dropout = nn.Dropout(dropout)
-        self.output_dim = self.encoder.output_dim
+        self.output_dim = self.encoder.output_dim + max(ngram_dim, 0)
         self.last_attention: torch.Tensor | None = None
 
     def reset_parameters(self) -> None:
         """Draw every trainable weight afresh from torch's random state (the vectors are kept)."""
         self.embed.reset_parameters()
+        if self.ngrams is not None:
+            self.ngrams.reset_parameters()
         for module in self.modules():
             if isinstance(module, (nn.RNNBase, nn.Linear)):
                 module.reset_parameters()
@@ -56,4 +60,40 @@ class RecurrentTextEncoder(nn.Module):
         states, final = self.encoder(x, lengths)  # (B, T, H), (B, H)
         pooled, weights = self.pool(states, final, mask)  # (B, H), (B, T) or None
         self.last_attention = None if weights is None else weights.detach()
-        return self.dropout(pooled)  # (B, H)
+        if self.ngrams is not None:
+            pooled = torch.cat([pooled, self.ngrams(token_ids, mask)], dim=-1)  # (B, H + ngram_dim)
+        return self.dropout(pooled)  # (B, output_dim)
+
+
+class HashedNgramBag(nn.Module):
+    """A bag of token unigrams and bigrams: the mean of their trainable embeddings, (B, T) -> (B, dim).
+
+    Unigrams are the hashed token ids themselves (``1..n_tokens - 1``, 0 = padding); a bigram of two
+    adjacent real tokens is hashed into as many buckets. An empty sequence gives zeros. It lets the
+    classifier keep word and phrase identities (names, set phrases) next to the recurrent summary.
+    """
+
+    def __init__(self, n_tokens: int, dim: int, init_std: float = 0.1):
+        super().__init__()
+        if n_tokens < 2 or dim < 1:
+            raise ValueError(f"n_tokens must be >= 2 and dim >= 1, not {n_tokens} and {dim}")
+        self.n_tokens = n_tokens
+        self.unigrams = nn.Embedding(n_tokens, dim, padding_idx=0)
+        self.bigrams = nn.Embedding(n_tokens, dim, padding_idx=0)
+        self.init_std = init_std
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            for table in (self.unigrams, self.bigrams):
+                table.weight.normal_(0.0, self.init_std)
+                table.weight[0].zero_()
+
+    def forward(self, token_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``token_ids`` (B, T) long (0 at padding), ``mask`` (B, T) bool -> (B, dim)."""
+        uni = self.unigrams(token_ids * mask)  # (B, T, dim), zero at padding
+        pair = mask[:, 1:] & mask[:, :-1]  # (B, T - 1) both tokens real
+        hashed = (token_ids[:, :-1] * 1_000_003 + token_ids[:, 1:]) % (self.n_tokens - 1) + 1  # (B, T - 1)
+        bi = self.bigrams(hashed * pair)  # (B, T - 1, dim), zero where not a real pair
+        count = (mask.sum(dim=1) + pair.sum(dim=1)).clamp(min=1).unsqueeze(-1).to(uni.dtype)  # (B, 1)
+        return (uni.sum(dim=1) + bi.sum(dim=1)) / count
