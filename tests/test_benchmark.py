@@ -26,10 +26,12 @@ def test_generation_benchmark_on_the_shipped_keywords_model():
 def test_process_benchmark_runs_every_engine_on_the_same_texts():
     from pipeline.benchmark import process_benchmark
 
-    results = process_benchmark(n_process=2, chunk_size=8, texts=["京都の紅葉がきれいでした。", ""] * 10)
+    results = process_benchmark(n_process=2, chunk_size=8, texts=["京都の紅葉がきれいでした。", ""] * 10, longer=2)
     runs = ["tokenizer_only", "local_1_process", "local_2_processes", "dask_local_2_workers"]
     assert [results[run]["workers"] for run in runs] == [1, 1, 2, 2]
     for run in runs:
         assert results[run]["written"] == 10 and results[run]["errors"] == 10  # "" is an empty document
-        assert results[run]["docs_per_s"] > 0 and results[run]["steady_docs_per_s"] > 0
+        assert results[f"{run}_x2"]["written"] == 20 and results[f"{run}_x2"]["docs_per_s"] > 0
     assert results["tokenizer_only"]["docs_per_s_over_tokenizer"] == 1.0
+    ratio = results["local_1_process"]["docs_per_s"] / results["tokenizer_only"]["docs_per_s"]
+    assert abs(results["local_1_process"]["docs_per_s_over_tokenizer"] - ratio) < 0.01

@@ -46,12 +46,6 @@ class ProcessSummary:
         """Records processed by this run per second of its wall time."""
         return (self.records - self.resumed_from) / self.seconds if self.seconds else 0.0
 
-    @property
-    def steady_docs_per_s(self) -> float:
-        """Records per second after the first chunk came back (start-up and pipeline loading left out)."""
-        after = self.records - self.resumed_from - self.first_chunk_records
-        return after / (self.seconds - self.first_chunk_seconds) if after > 0 else 0.0
-
 
 def process(inputs: Sequence[str], out: Path, options: AnnotateOptions, spec: InputSpec = InputSpec(),
             fmt: Optional[str] = None, errors: Optional[Path] = None, engine: str = "local", n_process: int = 1,
