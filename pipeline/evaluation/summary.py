@@ -57,7 +57,8 @@ BENCHMARKS = {  # file -> (what it measures, the command that writes it, DIR sta
         "generation decoding speed",
         "knbc benchmark --generator models/generator-keywords --out DIR/benchmark-generation.json",
     ),
-    "benchmark-process.json": ("batch processing (`knbc process`) throughput", None),
+    "benchmark-process.json": ("batch processing (`knbc process`) throughput",
+                               "knbc benchmark --process --out DIR/benchmark-process.json"),
 }
 # models/ folder -> title in the learning-curve plots; the figures group them
 CURVE_MODELS = {
@@ -646,18 +647,20 @@ def _speed_section(reports: Path, missing: list[str]) -> Section:
     for name in names:
         what, command = BENCHMARKS.get(name, ("", None))
         path = reports / name
-        if not path.is_file():
-            if command:
-                missing.append(f"{path.as_posix()}: not found")
-                section.blocks.append(Notice(f"`{path.as_posix()}` ({what}) not found; "
-                                             f"`{command.replace('DIR', reports.as_posix())}` writes it."))
-            else:
-                section.blocks.append(Notice(f"`{path.as_posix()}` ({what}) not measured yet."))
+        if not path.is_file():  # only the known benchmarks can be missing, and each has its command
+            missing.append(f"{path.as_posix()}: not found")
+            section.blocks.append(Notice(f"`{path.as_posix()}` ({what}) not found; "
+                                         f"`{command.replace('DIR', reports.as_posix())}` writes it."))
             continue
         data = json.loads(path.read_text(encoding="utf-8"))
-        rows = [[key, _value_text(value)] for key, value in data.items()] if isinstance(data, dict) else []
-        section.blocks.append(Table(pd.DataFrame(rows, columns=["measure", "value"]),
-                                    f"{name}" + (f": {what}" if what else "")))
+        data = data if isinstance(data, dict) else {}
+        caption = f"{name}" + (f": {what}" if what else "")
+        runs = {key: value for key, value in data.items() if isinstance(value, dict)}
+        rows = [[key, _value_text(value)] for key, value in data.items() if key not in runs]
+        section.blocks.append(Table(pd.DataFrame(rows, columns=["measure", "value"]), caption))
+        if runs:  # one row per run (e.g. per engine), its measures as columns
+            table = pd.DataFrame.from_dict(runs, orient="index").rename_axis("run").reset_index()
+            section.blocks.append(Table(table.astype(str), f"{name}: per run"))
     return section
 
 
