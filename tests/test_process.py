@@ -223,6 +223,27 @@ def test_killed_half_way_then_resumed_gives_the_uninterrupted_output(tmp_path, c
     assert not state.exists()
 
 
+def test_an_engine_that_cannot_start_leaves_nothing_behind(tmp_path, monkeypatch):
+    import importlib
+
+    from pipeline.batch.engines import EngineError
+
+    process_module = importlib.import_module("pipeline.batch.process")  # the module, not the function
+
+    path = tmp_path / "in.txt"
+    path.write_text(SENTENCES[0] + "\n", encoding="utf-8")
+    with pytest.raises(EngineError, match="unknown engine"):
+        _run([path], tmp_path / "out.jsonl", engine="spark")
+
+    def unreachable(*args):
+        raise EngineError("cannot reach the Dask scheduler tcp://nowhere:8786")
+
+    monkeypatch.setattr(process_module, "start_engine", unreachable)
+    with pytest.raises(EngineError, match="cannot reach"):
+        _run([path], tmp_path / "out.jsonl", engine="dask", scheduler="tcp://nowhere:8786")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]  # no spools, no state asking for --resume
+
+
 def test_resume_refuses_other_inputs(tmp_path):
     first, second = tmp_path / "a.txt", tmp_path / "b.txt"
     first.write_text(SENTENCES[0] + "\n", encoding="utf-8")

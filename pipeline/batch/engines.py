@@ -112,15 +112,20 @@ class DaskEngine:
             self.cluster.close()
 
 
-def start_engine(options: AnnotateOptions, engine: str = "local", n_process: int = 1,
-                 scheduler: Optional[str] = None):
-    """The engine named ``engine`` (``local`` with ``n_process`` processes, or ``dask``)."""
+def check_engine(engine: str, n_process: int, scheduler: Optional[str]) -> None:
+    """Raise :class:`EngineError` for an engine name or settings that cannot work."""
     if engine not in ENGINES:
         raise EngineError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     if n_process < 1:
         raise EngineError(f"--n-process must be at least 1, not {n_process}")
+    if scheduler and engine != "dask":
+        raise EngineError("--scheduler is for --engine dask")
+
+
+def start_engine(options: AnnotateOptions, engine: str = "local", n_process: int = 1,
+                 scheduler: Optional[str] = None):
+    """The engine named ``engine`` (``local`` with ``n_process`` processes, or ``dask``)."""
+    check_engine(engine, n_process, scheduler)
     if engine == "dask":
         return DaskEngine(options, scheduler, n_workers=n_process)
-    if scheduler:
-        raise EngineError("--scheduler is for --engine dask")
     return InProcessEngine(options) if n_process == 1 else ProcessPoolEngine(options, n_process)

@@ -109,6 +109,12 @@ class OutputSpool:
         os.replace(self.errors_spool_path, self.errors)
         self.state_path.unlink()
 
+    def discard(self) -> None:
+        """Remove the spools and the state file of a run that wrote nothing."""
+        self.close()
+        for path in (self.results_path, self.errors_spool_path, self.state_path):
+            path.unlink(missing_ok=True)
+
     def close(self) -> None:
         """Close the spools (an interrupted run leaves them and the state file for --resume)."""
         for stream in (self._results, self._errors):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from pipeline.batch.annotate import AnnotateOptions, check_options
-from pipeline.batch.engines import start_engine
+from pipeline.batch.engines import check_engine, start_engine
 from pipeline.batch.inputs import STDIN, Failure, InputSpec, Record, read_inputs, resolve_inputs
 from pipeline.batch.output import OutputSpool, default_errors_path, output_format
 
@@ -55,6 +55,7 @@ def process(inputs: Sequence[str], out: Path, options: AnnotateOptions, spec: In
     ``options`` into ``out`` (JSONL, CSV or Parquet); records that fail go to ``errors``."""
     started = time.perf_counter()
     out = Path(out)
+    check_engine(engine, n_process, scheduler)
     fmt = output_format(out, fmt)
     errors = Path(errors) if errors else default_errors_path(out)
     files = resolve_inputs(inputs, spec, outputs=(out, errors))
@@ -65,7 +66,12 @@ def process(inputs: Sequence[str], out: Path, options: AnnotateOptions, spec: In
     summary = ProcessSummary(out, errors, records=done, resumed_from=done, engine=engine)
     runner = bar = None
     try:
-        runner = start_engine(options, engine, n_process, scheduler)
+        try:
+            runner = start_engine(options, engine, n_process, scheduler)
+        except BaseException:
+            if not done:
+                spool.discard()  # nothing was written: leave no state that would ask for --resume
+            raise
         summary.workers = runner.workers
         bar = _progress_bar(files, spec, done) if progress else None
         entries = itertools.islice(read_inputs(files, spec), done, None)
