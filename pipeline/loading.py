@@ -50,9 +50,10 @@ def save_pipeline(nlp: Language, path: str | Path, **info) -> Path:
     """``nlp.to_disk(path)`` with this package's version (and ``info``) recorded in meta.json."""
     nlp.meta[META_KEY] = {"version": __version__, **info}
     nlp.meta.setdefault("requirements", [])
-    requirement = f"knbc-pipeline>={__version__}"
-    if requirement not in nlp.meta["requirements"]:
-        nlp.meta["requirements"].append(requirement)
+    major, minor = __version__.split(".")[:2]
+    requirement = f"knbc-pipeline>={__version__},<{major}.{int(minor) + 1}"  # check_model_dir wants the same minor
+    nlp.meta["requirements"] = [r for r in nlp.meta["requirements"] if not r.startswith("knbc-pipeline")]
+    nlp.meta["requirements"].append(requirement)
     path = Path(path)
     nlp.to_disk(path)
     return path

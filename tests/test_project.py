@@ -204,6 +204,8 @@ def test_the_package_requires_the_distribution_that_registers_its_components():
     requirements += get_third_party_dependencies(config, exclude=names)
     names = [split_requirement(req)[0] for req in requirements]
     assert names.count("knbc-pipeline") == 1, requirements
+    # a model loads only with the knbc-pipeline minor version that saved it (pipeline.loading.check_model_dir)
+    assert "knbc-pipeline>=0.1.0,<0.2" in requirements, requirements
     factories = {ep.name for ep in distribution("knbc-pipeline").entry_points if ep.group == "spacy_factories"}
     used = {component["factory"] for component in config["components"].values()}
     assert used == {"knbc_textcat", "knbc_generator"} and used <= factories

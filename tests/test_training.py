@@ -116,3 +116,18 @@ def test_loading_says_what_is_wrong(tmp_path):
     (tmp_path / "half" / "config.cfg").write_text("")
     with pytest.raises(ModelError, match="incomplete model folder, meta.json is missing"):
         check_model_dir(tmp_path / "half")
+
+
+def test_save_pipeline_requires_the_same_minor_version(tmp_path):
+    import srsly
+
+    from pipeline import __version__
+    from pipeline.ginza import blank_japanese
+    from pipeline.loading import save_pipeline
+
+    nlp = blank_japanese()
+    nlp.meta["requirements"] = ["knbc-pipeline>=0.0.1", "other>=1"]
+    save_pipeline(nlp, tmp_path / "p")
+    major, minor = __version__.split(".")[:2]
+    requirements = srsly.read_json(tmp_path / "p" / "meta.json")["requirements"]
+    assert requirements == ["other>=1", f"knbc-pipeline>={__version__},<{major}.{int(minor) + 1}"]
