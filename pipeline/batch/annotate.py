@@ -35,7 +35,7 @@ _LOADED: dict[AnnotateOptions, tuple] = {}
 
 
 def loaded_pipeline(options: AnnotateOptions):
-    """``(nlp, classifier names, generator name or None)`` for ``options``, loaded once per process."""
+    """``(nlp, {classifier name: its labels}, generator name or None)`` for ``options``, loaded once per process."""
     if options not in _LOADED:
         import torch
 
@@ -43,12 +43,11 @@ def loaded_pipeline(options: AnnotateOptions):
 
         torch.set_num_threads(options.torch_threads)
         nlp = load(options.model)
-        classifiers = [name for name, pipe in nlp.pipeline if hasattr(pipe, "labels")]
-        if options.classifiers is not None:
-            classifiers = [name for name in classifiers if name in options.classifiers]
+        classifiers = {name: tuple(pipe.labels) for name, pipe in nlp.pipeline if hasattr(pipe, "labels")
+                       and (options.classifiers is None or name in options.classifiers)}
         generators = [name for name, pipe in nlp.pipeline if hasattr(pipe, "set_generator")]
         generator = generators[0] if options.generate and generators else None
-        enabled = classifiers + ([generator] if generator else [])
+        enabled = list(classifiers) + ([generator] if generator else [])
         nlp.select_pipes(enable=enabled)
         _LOADED[options] = (nlp, classifiers, generator)
     return _LOADED[options]
@@ -84,27 +83,26 @@ def annotate_chunk(options: AnnotateOptions, texts: list[str]) -> list[dict]:
     nlp, classifiers, generator = loaded_pipeline(options)
     try:
         docs = nlp.pipe(texts, batch_size=options.batch_size)
-        return [{"ok": _columns(doc, nlp, classifiers, generator, options)} for doc in docs]
+        return [{"ok": _columns(doc, classifiers, generator, options)} for doc in docs]
     except Exception:  # noqa: BLE001 - find the documents that fail, one by one
         return [_annotate_one(nlp, text, classifiers, generator, options) for text in texts]
 
 
-def _annotate_one(nlp, text: str, classifiers, generator, options: AnnotateOptions) -> dict:
+def _annotate_one(nlp, text: str, classifiers: dict, generator, options: AnnotateOptions) -> dict:
     try:
-        return {"ok": _columns(nlp(text), nlp, classifiers, generator, options)}
+        return {"ok": _columns(nlp(text), classifiers, generator, options)}
     except Exception as err:  # noqa: BLE001 - reported in the errors file, the run goes on
         return {"error": f"the pipeline failed on this document: {type(err).__name__}: {err}"}
 
 
-def _columns(doc, nlp, classifiers, generator, options: AnnotateOptions) -> dict:
+def _columns(doc, classifiers: dict, generator, options: AnnotateOptions) -> dict:
     columns: dict = {"n_tokens": len(doc)}
-    for name in classifiers:
-        labels = nlp.get_pipe(name).labels
+    for name, labels in classifiers.items():
         best = max(labels, key=lambda label: doc.cats[label])
         columns[name] = best
         columns[f"{name}_score"] = round(doc.cats[best], SCORE_DIGITS)
-    for name in classifiers:
-        for label in nlp.get_pipe(name).labels:
+    for labels in classifiers.values():
+        for label in labels:
             columns[f"score_{label}"] = round(doc.cats[label], SCORE_DIGITS)
     if options.tokens:
         columns["tokens"] = [t.text for t in doc]

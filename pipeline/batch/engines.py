@@ -50,10 +50,6 @@ class InProcessEngine:
         """Nothing to release."""
 
 
-def _start_worker(options: AnnotateOptions) -> None:
-    loaded_pipeline(options)
-
-
 class ProcessPoolEngine:
     """``n_process`` local worker processes (started fresh, not forked), each loading the pipeline once."""
 
@@ -61,7 +57,7 @@ class ProcessPoolEngine:
         self.options = options
         self.workers = n_process
         context = multiprocessing.get_context("spawn")  # forking a process that holds torch threads can hang
-        self.pool = context.Pool(n_process, initializer=_start_worker, initargs=(options,))
+        self.pool = context.Pool(n_process, initializer=loaded_pipeline, initargs=(options,))
 
     def map(self, chunks: Iterable[list[str]]) -> Iterator[list[dict]]:
         """Annotated chunks, in order."""
