@@ -9,7 +9,7 @@ from thinc.api import NumpyOps, Softmax_v2
 
 from pipeline.components.architectures import mean_of_members
 from pipeline.ginza import blank_japanese
-from pipeline.nn.text_encoder import HashedNgramBag
+from pipeline.nn.text_encoder import HashedNgramBag, RecurrentTextEncoder
 from pipeline.training.data import labelled_texts_to_examples
 from pipeline.training.loop import TrainSettings, train_component
 
@@ -190,3 +190,33 @@ def test_ngram_bag_learns_and_ignores_padding():
     bigram = (3 * 1_000_003 + 7) % 49 + 1
     expected = (bag.unigrams.weight[3] + bag.unigrams.weight[7] + bag.bigrams.weight[bigram]) / 3
     assert bag(ids[:1, :2], mask[:1, :2])[0].detach().numpy() == pytest.approx(expected.detach().numpy(), abs=1e-6)
+
+
+def test_word_dropout_blanks_whole_tokens_in_training_only():
+    torch.manual_seed(0)
+    vectors = torch.randn(10, 6)
+    encoder = RecurrentTextEncoder(vectors, n_tokens=50, trainable_dim=4, hidden_size=5, dropout=0.0,
+                                   ngram_dim=3, word_dropout=0.5)
+    rows = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8]])  # (1, 8)
+    ids = torch.tensor([[11, 12, 13, 14, 15, 16, 17, 18]])
+    lengths, mask = torch.tensor([8]), torch.ones(1, 8, dtype=torch.bool)
+    encoder.eval()
+    first = encoder(rows, ids, lengths, mask)
+    assert torch.equal(first, encoder(rows, ids, lengths, mask))  # no blanking at prediction time
+    encoder.train()
+    draws = [encoder(rows, ids, lengths, mask)[0].tolist() for _ in range(20)]
+    changed = sum(not numpy.allclose(out, first[0].tolist()) for out in draws)
+    assert changed >= 15  # all but the rare draws (1 in 256) that blank none of the 8 tokens
+    assert len({tuple(out) for out in draws}) > 10  # each draw blanks other tokens
+    # a blanked position (id 0 inside the mask) is absent from the bag, as if the token were not there
+    bag = encoder.ngrams
+    with_gap = bag(torch.tensor([[11, 0, 13]]), torch.ones(1, 3, dtype=torch.bool))
+    expected = (bag.unigrams.weight[11] + bag.unigrams.weight[13]) / 2
+    assert with_gap[0].detach().numpy() == pytest.approx(expected.detach().numpy(), abs=1e-6)
+    with pytest.raises(ValueError, match="word_dropout"):
+        RecurrentTextEncoder(vectors, n_tokens=50, word_dropout=1.0)
+
+
+def test_word_dropout_option_trains():
+    _, result = overfit(model={**TINY, "word_dropout": 0.1}, epochs=40)
+    assert result.best_score == 1.0

@@ -51,6 +51,7 @@ def build_rnn_classifier(
     max_length: int = 512,
     members: int = 1,
     ngram_dim: int = 0,
+    word_dropout: float = 0.0,
     nO: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
     """A recurrent text classifier: Docs -> class probabilities (B, nO).
@@ -60,7 +61,8 @@ def build_rnn_classifier(
     mean | max | attention), then a softmax layer whose width is set from the labels.
 
     ``ngram_dim`` > 0 adds a bag of hashed token unigrams and bigrams (their mean embedding, of
-    that size) next to the pooled recurrent states.
+    that size) next to the pooled recurrent states. ``word_dropout`` blanks each token with that
+    probability during training (whole tokens, where ``dropout`` drops single features).
 
     With ``members`` > 1 the model is an ensemble of that many such networks (each with its own
     weights, drawn in turn from the seeded RNG) over the same features; its output is the mean of
@@ -84,6 +86,7 @@ def build_rnn_classifier(
             pooling=pooling,
             dropout=dropout,
             ngram_dim=ngram_dim,
+            word_dropout=word_dropout,
         )
         encoder = PyTorchWrapper_v2(network, convert_inputs=_batch_to_torch)
         encoder.init = _reset_network  # initialize() draws the weights from the (seeded) torch RNG

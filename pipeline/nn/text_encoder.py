@@ -29,8 +29,12 @@ class RecurrentTextEncoder(nn.Module):
         pooling: str = "attention",
         dropout: float = 0.3,
         ngram_dim: int = 0,
+        word_dropout: float = 0.0,
     ):
         super().__init__()
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1), not {word_dropout}")
+        self.word_dropout = word_dropout
         self.embed = StaticPlusTrainableEmbedding(
             vectors, n_tokens, trainable_dim=trainable_dim, freeze_vectors=freeze_vectors, dropout=dropout
         )
@@ -55,7 +59,16 @@ class RecurrentTextEncoder(nn.Module):
     def forward(
         self, vector_rows: torch.Tensor, token_ids: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
-        """``vector_rows``, ``token_ids`` (B, T) long, ``lengths`` (B,), ``mask`` (B, T) -> (B, output_dim)."""
+        """``vector_rows``, ``token_ids`` (B, T) long, ``lengths`` (B,), ``mask`` (B, T) -> (B, output_dim).
+
+        In training, ``word_dropout`` blanks whole tokens: each real token is, with that probability,
+        read as a zero vector by the recurrent encoder and left out of the n-gram bag (it keeps its
+        position, so lengths and the mask do not change).
+        """
+        if self.training and self.word_dropout > 0:
+            dropped = (torch.rand(token_ids.shape, device=token_ids.device) < self.word_dropout) & mask  # (B, T)
+            vector_rows = vector_rows.masked_fill(dropped, -1)  # (B, T) no static vector
+            token_ids = token_ids.masked_fill(dropped, 0)  # (B, T) padding id: zero trainable embedding
         x = self.embed(vector_rows, token_ids)  # (B, T, D)
         states, final = self.encoder(x, lengths)  # (B, T, H), (B, H)
         pooled, weights = self.pool(states, final, mask)  # (B, H), (B, T) or None
@@ -90,7 +103,11 @@ class HashedNgramBag(nn.Module):
                 table.weight[0].zero_()
 
     def forward(self, token_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``token_ids`` (B, T) long (0 at padding), ``mask`` (B, T) bool -> (B, dim)."""
+        """``token_ids`` (B, T) long (0 at padding), ``mask`` (B, T) bool -> (B, dim).
+
+        A position whose id is 0 inside the mask (a token blanked by word dropout) counts as absent.
+        """
+        mask = mask & (token_ids != 0)  # (B, T) real, not blanked
         uni = self.unigrams(token_ids * mask)  # (B, T, dim), zero at padding
         pair = mask[:, 1:] & mask[:, :-1]  # (B, T - 1) both tokens real
         hashed = (token_ids[:, :-1] * 1_000_003 + token_ids[:, 1:]) % (self.n_tokens - 1) + 1  # (B, T - 1)
