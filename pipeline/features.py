@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from spacy.attrs import LEMMA, NORM, ORTH
 from spacy.tokens import Doc, Token
 from spacy.vocab import Vocab
 
@@ -42,14 +43,14 @@ LOOKUP_FIELDS = ("text", "lemma", "norm")  # the order in which a token's string
 COVERAGE_STAGES = ("text", "text+lemma", "text+lemma+norm")  # the keys vector_coverage returns
 
 
-_FIELD_ATTRS = {"text": "text", "lemma": "lemma_", "norm": "norm_"}
+_FIELD_ATTRS = {"text": (ORTH, "orth"), "lemma": (LEMMA, "lemma"), "norm": (NORM, "norm")}  # hash attributes
 
 
-def _field_getters(fields: Sequence[str]) -> tuple[Callable[[Token], str], ...]:
+def _field_attrs(fields: Sequence[str]) -> tuple[tuple[int, str], ...]:
     unknown = [field for field in fields if field not in _FIELD_ATTRS]
     if unknown:
         raise ValueError(f"unknown lookup field(s) {unknown}; expected some of {LOOKUP_FIELDS}")
-    return tuple(attrgetter(_FIELD_ATTRS[field]) for field in fields)
+    return tuple(_FIELD_ATTRS[field] for field in fields)
 
 
 def token_key(token: Token) -> str:
@@ -60,9 +61,10 @@ def token_key(token: Token) -> str:
 class VectorLookup:
     """Finds a token's row in ``vocab.vectors`` trying its text, then its lemma, then its norm.
 
-    Strings are hashed with ``vocab.strings[...]``, which does not add them to the StringStore, and
-    looked up in ``vectors.key2row`` (what ``Vectors.find(key=...)`` does), so unknown strings neither
-    crash nor grow the vocab.
+    It works on the strings' hashes, as spaCy stores them on each token (``ORTH``, ``LEMMA``,
+    ``NORM``; an empty string hashes to 0 and has no vector), looked up in ``vectors.key2row`` (what
+    ``Vectors.find(key=...)`` does): a hash is the same in every vocab, so the Docs may come from
+    another pipeline than ``vocab``, and unknown strings neither crash nor grow the vocab.
     """
 
     def __init__(self, vocab: Vocab, fields: Sequence[str] = LOOKUP_FIELDS):
@@ -70,7 +72,9 @@ class VectorLookup:
             raise ValueError(f"only table vectors are supported, not {vocab.vectors.mode!r} vectors")
         self.vocab = vocab
         self.fields = tuple(fields)
-        self._getters = _field_getters(self.fields)
+        attrs = _field_attrs(self.fields)
+        self._attr_ids = [attr_id for attr_id, _ in attrs]  # for Doc.to_array
+        self._getters = tuple(attrgetter(name) for _, name in attrs)  # for one Token
         self._key2row = vocab.vectors.key2row
         self._strings = vocab.strings
 
@@ -80,22 +84,33 @@ class VectorLookup:
             return NO_VECTOR
         return self._key2row.get(self._strings[string], NO_VECTOR)
 
-    def stage(self, token: Token) -> tuple[int, int]:
-        """``(stage, row)``: the index in ``fields`` of the first string that has a vector and its row,
-        or ``(-1, -1)`` when none has."""
-        for index, getter in enumerate(self._getters):
-            row = self.string_row(getter(token))
+    def _stage(self, keys: Sequence[int]) -> tuple[int, int]:
+        get = self._key2row.get
+        for index, key in enumerate(keys):
+            row = get(key, NO_VECTOR) if key else NO_VECTOR
             if row != NO_VECTOR:
                 return index, row
         return -1, NO_VECTOR
+
+    def stage(self, token: Token) -> tuple[int, int]:
+        """``(stage, row)``: the index in ``fields`` of the first string that has a vector and its row,
+        or ``(-1, -1)`` when none has."""
+        return self._stage([getter(token) for getter in self._getters])
 
     def row(self, token: Token) -> int:
         """The vector row of ``token`` (first hit over ``fields``), ``-1`` when none."""
         return self.stage(token)[1]
 
     def rows(self, doc: Doc) -> np.ndarray:
-        """Vector rows of every token of ``doc``: int64 array of shape (n_tokens,), ``-1`` = no vector."""
-        return np.fromiter((self.row(token) for token in doc), dtype=np.int64, count=len(doc))
+        """Vector rows of every token of ``doc``: int64 array of shape (n_tokens,), ``-1`` = no vector.
+
+        The hashes come out of the Doc in one array (no Token objects are made), which makes this
+        the fast path of every classifier's featurization.
+        """
+        if not len(doc):
+            return np.empty(0, dtype=np.int64)
+        keys = doc.to_array(self._attr_ids).reshape(len(doc), -1).tolist()  # (n_tokens, n_fields) hashes
+        return np.fromiter((self._stage(row)[1] for row in keys), dtype=np.int64, count=len(doc))
 
 
 def vector_coverage(docs: Iterable[Doc], vocab: Vocab | None = None, skip_space: bool = False) -> dict[str, float]:
@@ -214,7 +229,7 @@ class HashedTokenIds:
 
     def ids(self, doc: Doc) -> np.ndarray:
         """Ids of every token of ``doc``: int64 array of shape (n_tokens,), each in 1..n_buckets."""
-        norms = np.fromiter((token.norm for token in doc), dtype=np.uint64, count=len(doc))
+        norms = doc.to_array(NORM).astype(np.uint64).reshape(len(doc))  # (n_tokens,) hashes
         return (norms % np.uint64(self.n_buckets)).astype(np.int64) + 1
 
 

@@ -126,6 +126,29 @@ def test_coverage_on_corpus_sentences(corpus_docs):
     assert no_space["text+lemma+norm"] >= full
 
 
+def test_doc_rows_agree_with_spacys_string_lookup_token_by_token(nlp, corpus_docs):
+    """The fast path (hashes out of Doc.to_array) against Vectors.find on each token's strings."""
+    from pipeline.features import HashedTokenIds
+
+    lookup = VectorLookup(nlp.vocab)
+
+    def reference(token):
+        for string in (token.text, token.lemma_, token.norm_):
+            if string and vec_row(nlp, string) != NO_VECTOR:
+                return vec_row(nlp, string)
+        return NO_VECTOR
+
+    n_tokens = 0
+    for doc in corpus_docs:
+        expected = [reference(token) for token in doc]
+        assert lookup.rows(doc).tolist() == expected
+        assert [lookup.row(token) for token in doc] == expected
+        assert HashedTokenIds(97).ids(doc).tolist() == [nlp.vocab.strings[t.norm_] % 97 + 1 for t in doc]
+        n_tokens += len(doc)
+    assert n_tokens > 3000
+    assert lookup.rows(nlp("")).shape == (0,)
+
+
 # --- TokenVocab --------------------------------------------------------------------------------------
 
 
