@@ -17,6 +17,8 @@ from pipeline.generation.train import (
     LMOptions,
     Seq2SeqOptions,
     article_streams,
+    lm_nll,
+    seq2seq_dev_scores,
     train_language_model,
     train_seq2seq,
 )
@@ -123,3 +125,33 @@ def test_language_model_learns_and_reloads(tmp_path):
     assert doc._.generated.startswith("紅葉") and doc._.attention is None
     nlp.to_disk(tmp_path / "pipeline")
     assert spacy.load(tmp_path / "pipeline")("京都の")._.generated == doc._.generated
+
+
+def test_scoring_leaves_the_model_in_its_mode_so_decoding_stays_deterministic(trained):
+    """Perplexity is scored in eval mode and the model is put back as it was: a generator scored
+    before decoding (as ``knbc evaluate-generation`` does) must not decode with dropout on."""
+    _, pairs = trained
+    options = Seq2SeqOptions(hidden_size=16, dropout=0.5, min_count=1, pretrained=False)
+    model, vocab, _ = train_seq2seq(pairs, pairs, options, GenerationSettings(max_epochs=1), progress=False)
+    generator = Seq2SeqGenerator(model, vocab, options, "keywords")
+    for training in (False, True):
+        model.train(training)
+        first = seq2seq_dev_scores(model, vocab, pairs, options)
+        assert model.training is training
+        assert seq2seq_dev_scores(model, vocab, pairs, options) == first  # no dropout while scoring
+    model.eval()
+    seq2seq_dev_scores(model, vocab, pairs, options)
+    sampled = Decoding(method="sample", seed=3, max_length=8)
+    outputs = {tuple(generator.generate(pairs[0].source, sampled).tokens) for _ in range(5)}
+    assert len(outputs) == 1  # same seed, no dropout: the same sentence every time
+
+    articles = [[["京都", "の", "紅葉"], ["また", "行き", "たい"]]] * 2
+    lm_vocab = Vocabulary.build((s for a in articles for s in a), min_count=1)
+    streams = article_streams(articles, ["京都観光"] * 2, lm_vocab)
+    lm_options = LMOptions(embed_dim=8, hidden_size=8, dropout=0.5, min_count=1, bptt=4, pretrained=False)
+    lm, _ = train_language_model(streams, streams, lm_vocab, lm_options, GenerationSettings(max_epochs=1),
+                                 progress=False)
+    for training in (False, True):
+        lm.train(training)
+        first = lm_nll(lm, streams, 2, 4)
+        assert lm.training is training and lm_nll(lm, streams, 2, 4) == first

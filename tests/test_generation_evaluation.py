@@ -29,11 +29,15 @@ def test_train_and_report(tmp_path):
     report = evaluate_generation(tmp_path / "report", paths["kw"], paths["kw_noattn"], paths["cont"], tmp_path / "lm",
                                  n_samples=2, n_heatmaps=1, limit=20)
     results = json.loads((tmp_path / "report" / "results.json").read_text())
-    assert set(results) == {"keywords", "continuation", "language_model"}
+    assert set(results) == {"keywords", "continuation", "language_model", "samples"}
+    assert len(results["samples"]) == 2
+    for sample in results["samples"]:
+        assert list(sample["outputs"])[0] == "reference" and set(results["keywords"]) <= set(sample["outputs"])
     assert "retrieval (most keyword overlap)" in results["keywords"]
     for row in results["keywords"].values():
         assert 0 <= row["chrf"] <= 100
     assert results["language_model"]["Kneser-Ney 3-gram"]["perplexity"] > 1
     text = report.read_text()
     assert "## keywords → sentence" in text and "attention_0.png" in text
+    assert f"**{results['samples'][0]['source']}**" in text and f"- reference: {results['samples'][0]['outputs']['reference']}" in text
     assert (tmp_path / "report" / "attention_0.png").stat().st_size > 5000

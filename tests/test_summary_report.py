@@ -19,7 +19,6 @@ from pipeline.evaluation.summary import (
     Section,
     Table,
     Text,
-    generation_samples,
     render_html,
     training_history,
     write_summary,
@@ -82,11 +81,11 @@ def test_report_gathers_every_saved_result(built):
     assert page.count("published, not rerun here") >= 3
     # dataset statistics from the corpus, with the reader's report
     assert "4186" in page and "KN024_Kyoto_1/2" in page
-    # generation: metrics from results.json, samples from its report, heatmaps
+    # generation: metrics and samples from results.json, heatmaps
     generation = json.loads((reports / "generation" / "results.json").read_text(encoding="utf-8"))
     chrf = generation["keywords"]["Seq2Seq + attention + copy (beam4)"]["chrf"]
     assert f"{chrf:.2f}" in page
-    samples = generation_samples(reports / "generation" / "report.md")
+    samples = generation["samples"]
     assert samples and samples[0]["outputs"]["reference"] in page
     assert "generation/attention_0.png" in page
     # speed benchmarks

@@ -108,17 +108,25 @@ def evaluate_generation(out_dir: str | Path, keywords_model: Path, keywords_no_a
                         continuation_model: Path, lm_model: Path, n_samples: int = 8, n_heatmaps: int = 3,
                         limit: int | None = None) -> Path:
     """Score every generator and baseline on the test split (its first ``limit`` pairs, default all);
-    write results.json, report.md and attention heatmaps."""
+    write results.json (scores per task and system, and ``samples``: the first ``n_samples`` keyword
+    sets with the reference and each system's sentence), report.md and attention heatmaps."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     kw_rows, kw_outputs = evaluate_seq2seq("keywords", {"Seq2Seq + attention + copy": keywords_model,
                                                         "Seq2Seq, no attention": keywords_no_attention}, limit)
     cont_rows, _ = evaluate_seq2seq("continuation", {"Seq2Seq + attention + copy": continuation_model}, limit)
     lm_rows = evaluate_language_models(lm_model)
-    results = {"keywords": kw_rows, "continuation": cont_rows, "language_model": lm_rows}
+    pairs = task_pairs("keywords", "test")[:limit]
+    samples = [
+        {"source": " ".join(pair.source),
+         "outputs": {"reference": "".join(pair.target),
+                     **{system: generated[i].text if hasattr(generated[i], "text") else "".join(generated[i])
+                        for system, generated in kw_outputs.items()}}}
+        for i, pair in enumerate(pairs[:n_samples])
+    ]
+    results = {"keywords": kw_rows, "continuation": cont_rows, "language_model": lm_rows, "samples": samples}
     (out / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
 
-    pairs = task_pairs("keywords", "test")[:limit]
     attention_system = "Seq2Seq + attention + copy (beam4)"
     heatmaps = []
     for i in range(n_heatmaps):
@@ -134,11 +142,9 @@ def evaluate_generation(out_dir: str | Path, keywords_model: Path, keywords_no_a
              "## continuation (sentence + theme → next sentence)", "", *_table(cont_rows, columns), "",
              "## language models (test perplexity, same tokens, same closed vocabulary)", "",
              *_table(lm_rows, ["perplexity", "tokens"]), "", "## Samples (keywords → sentence)", ""]
-    for i, pair in enumerate(pairs[:n_samples]):
-        lines += [f"**{' '.join(pair.source)}**", "", f"- reference: {''.join(pair.target)}"]
-        for system, generated in kw_outputs.items():
-            text = generated[i].text if hasattr(generated[i], "text") else "".join(generated[i])
-            lines.append(f"- {system}: {text}")
+    for sample in samples:
+        lines += [f"**{sample['source']}**", ""]
+        lines += [f"- {system}: {text}" for system, text in sample["outputs"].items()]
         lines.append("")
     lines += ["## Attention (keywords → sentence, beam 4)", ""] + [f"![attention]({p.name})" for p in heatmaps]
     report = out / "report.md"

@@ -590,14 +590,14 @@ def _generation_section(reports: Path, missing: list[str]) -> Section:
     for key, caption in GENERATION_TABLES.items():
         if results.get(key):
             section.blocks.append(Table(generation_table(results[key]), caption))
-    samples = generation_samples(folder / REPORT_MD)
+    samples = results.get("samples")
     if samples:
         section.blocks.append(Heading("生成例 / sample generations (keywords → sentence)"))
         for sample in samples:
             frame = pd.DataFrame(list(sample["outputs"].items()), columns=["system", "sentence"])
             section.blocks.append(Table(frame, sample["source"]))
     else:
-        section.blocks.append(Notice(f"No sample generations in `{(folder / REPORT_MD).as_posix()}`; "
+        section.blocks.append(Notice(f"No sample generations in `{results_path.as_posix()}`; "
                                      f"`knbc evaluate-generation --out {folder.as_posix()}` writes them."))
     heatmaps = sorted(folder.glob("attention_*.png"), key=lambda p: (len(p.name), p.name))
     if heatmaps:
@@ -620,24 +620,6 @@ def generation_table(rows: dict[str, dict]) -> pd.DataFrame:
         table.append(cells)
     return pd.DataFrame(table, columns=["system", *(GENERATION_COLUMNS[c] for c in columns)])
 
-
-def generation_samples(report_md: str | Path) -> list[dict]:
-    """The sample generations listed in ``generation/report.md`` (section ``## Samples``): for each,
-    ``source`` (the keywords) and ``outputs`` (``reference`` first, then each system's sentence)."""
-    path = Path(report_md)
-    if not path.is_file():
-        return []
-    samples: list[dict] = []
-    in_samples = False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("## "):
-            in_samples = line.startswith("## Samples")
-        elif in_samples and line.startswith("**") and line.endswith("**") and len(line) > 4:
-            samples.append({"source": line[2:-2], "outputs": {}})
-        elif in_samples and samples and line.startswith("- ") and ": " in line:
-            system, _, sentence = line[2:].partition(": ")
-            samples[-1]["outputs"][system] = sentence
-    return [s for s in samples if s["outputs"]]
 
 
 def _speed_section(reports: Path, missing: list[str]) -> Section:

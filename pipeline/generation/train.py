@@ -7,9 +7,10 @@ from __future__ import annotations
 import copy
 import math
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -90,16 +91,27 @@ def seq2seq_loss(model: Seq2Seq, vocab: Vocabulary, pairs: Sequence[Pair], optio
     return model.loss(batch.src_ids, batch.src_lengths, batch.tgt_in, batch.tgt_out, batch.src_ext_ids, n_oov)
 
 
+@contextmanager
+def evaluation_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """``model`` in ``eval()`` mode (no dropout) inside the block, then back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def seq2seq_dev_scores(model: Seq2Seq, vocab: Vocabulary, pairs: Sequence[Pair], options: Seq2SeqOptions) -> dict:
-    """Token-weighted dev NLL, its negative (the selection key) and perplexity."""
-    model.eval()
+    """Token-weighted dev NLL, its negative (the selection key) and perplexity; in eval mode, leaving
+    the model in the mode it was in."""
     total, count = 0.0, 0
-    for batch in _batches(pairs, 64, None):
-        n = sum(min(len(p.target), options.max_target) + 1 for p in batch)
-        total += seq2seq_loss(model, vocab, batch, options).item() * n
-        count += n
-    model.train()
+    with evaluation_mode(model):
+        for batch in _batches(pairs, 64, None):
+            n = sum(min(len(p.target), options.max_target) + 1 for p in batch)
+            total += seq2seq_loss(model, vocab, batch, options).item() * n
+            count += n
     nll = total / max(count, 1)
     return {"dev_log_likelihood": -nll, "dev_perplexity": math.exp(nll)}
 
@@ -180,17 +192,19 @@ def lm_chunks(streams: dict[int, list[int]], batch_size: int, bptt: int):
 
 @torch.no_grad()
 def lm_nll(model: LSTMLanguageModel, streams: dict[int, list[int]], batch_size: int, bptt: int) -> tuple[float, int]:
-    """Summed NLL and token count of the streams' targets, state carried within each theme's stream."""
-    model.eval()
+    """Summed NLL and token count of the streams' targets, state carried within each theme's stream;
+    in eval mode, leaving the model in the mode it was in."""
     total, count, state, current = 0.0, 0, None, None
-    for theme, inputs, targets in lm_chunks(streams, batch_size, bptt):
-        if theme != current:
-            state, current = None, theme
-        theme_ids = torch.full((inputs.size(0),), theme, dtype=torch.long) if model.theme_embed is not None else None
-        log_probs, state = model(inputs, state, theme_ids)  # (B, L, V)
-        total += F.nll_loss(log_probs.transpose(1, 2), targets, reduction="sum").item()
-        count += targets.numel()
-    model.train()
+    with evaluation_mode(model):
+        for theme, inputs, targets in lm_chunks(streams, batch_size, bptt):
+            if theme != current:
+                state, current = None, theme
+            theme_ids = (
+                torch.full((inputs.size(0),), theme, dtype=torch.long) if model.theme_embed is not None else None
+            )  # (B,)
+            log_probs, state = model(inputs, state, theme_ids)  # (B, L, V)
+            total += F.nll_loss(log_probs.transpose(1, 2), targets, reduction="sum").item()
+            count += targets.numel()
     return total, count
 
 
