@@ -1,5 +1,12 @@
 """knbc_textcat: spaCy's test_overfitting_IO pattern, config round-trips, and bad input."""
 
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+
 import numpy
 import pytest
 import spacy
@@ -155,6 +162,50 @@ def test_ensemble_output_is_the_mean_of_its_members_and_reloads(tmp_path):
     nlp.to_disk(tmp_path)
     reloaded = spacy.load(tmp_path)
     assert reloaded("京都の紅葉").cats == pytest.approx(nlp("京都の紅葉").cats, abs=1e-6)
+
+
+def test_pipeline_pickles_and_predicts_the_same_after(tmp_path):
+    # spaCy pickles the pipeline for nlp.pipe(n_process=N) under spawn / forkserver; every layer
+    # function must therefore be importable by name (no closures)
+    nlp, _ = overfit(model={**TINY, "members": 2}, epochs=2)
+    copy = pickle.loads(pickle.dumps(nlp))
+    for text, _ in PAIRS:
+        assert copy(text).cats == pytest.approx(nlp(text).cats, abs=1e-6)
+
+
+MULTIPROCESS_SCRIPT = """
+import json, multiprocessing, sys
+import spacy, torch
+if __name__ == "__main__":
+    torch.set_num_threads(2)  # the parent's OpenMP pool in use before workers start: what broke fork
+    nlp = spacy.load(sys.argv[1])
+    texts = json.loads(sys.argv[2]) * 20
+    single = [doc.cats for doc in nlp.pipe(texts)]
+    for method in ("fork", "spawn"):
+        multiprocessing.set_start_method(method, force=True)
+        workers = [doc.cats for doc in nlp.pipe(texts, n_process=2, batch_size=8)]
+        assert len(workers) == len(single), method
+        worst = max(abs(a[k] - b[k]) for a, b in zip(workers, single) for k in a)
+        assert worst < 1e-5, (method, worst)
+        print(method, "ok", flush=True)
+"""
+
+
+def test_multiprocess_pipe_equals_single_process_under_fork_and_spawn(trained, tmp_path):
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    script = tmp_path / "pipe_n_process.py"
+    script.write_text(MULTIPROCESS_SCRIPT, encoding="utf-8")
+    texts = json.dumps([text for text, _ in PAIRS], ensure_ascii=False)
+    run = subprocess.Popen([sys.executable, str(script), str(tmp_path / "model"), texts],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:  # a deadlocked worker must fail the test, not hang the suite
+        stdout, stderr = run.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)  # the script and its workers
+        pytest.fail(f"nlp.pipe(n_process=2) hung; it printed: {run.communicate()[0]!r}")
+    assert run.returncode == 0, stderr[-3000:]
+    assert stdout.split() == ["fork", "ok", "spawn", "ok"]
 
 
 def test_each_ensemble_member_gets_its_own_cross_entropy_gradient():

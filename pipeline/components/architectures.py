@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import List, Optional
 
 from spacy.tokens import Doc
@@ -20,17 +21,28 @@ def doc_featurizer(n_buckets: int, max_length: int) -> Model[List[Doc], FeatureB
     Vectors are looked up in the ja_ginza package's vocab whatever the Docs' own vocab, by text,
     then lemma, then normalized form; each Doc keeps its first ``max_length`` tokens.
     """
-    extractor = FeatureExtractor(ginza_vocab(), HashedTokenIds(n_buckets))
+    return Model("knbc_featurize", _featurize, attrs={"n_buckets": n_buckets, "max_length": max_length})
 
-    def forward(model: Model, docs: List[Doc], is_train: bool):
-        return extractor.batch(docs, max_length=max_length), lambda d_batch: []
 
-    return Model("knbc_featurize", forward, attrs={"n_buckets": n_buckets, "max_length": max_length})
+@lru_cache(maxsize=None)
+def _feature_extractor(n_buckets: int) -> FeatureExtractor:
+    return FeatureExtractor(ginza_vocab(), HashedTokenIds(n_buckets))
+
+
+# Layer functions live at module level (no closures), so that a pipeline pickles: spaCy pickles it
+# for ``nlp.pipe(n_process=N)`` wherever processes are spawned rather than forked.
+def _featurize(model: Model, docs: List[Doc], is_train: bool):
+    extractor = _feature_extractor(model.attrs["n_buckets"])
+    return extractor.batch(docs, max_length=model.attrs["max_length"]), _no_input_gradient
+
+
+def _no_input_gradient(d_output) -> list:
+    return []
 
 
 def _batch_to_torch(model: Model, batch: FeatureBatch, is_train: bool):
     args = (batch.vector_rows, batch.token_ids, batch.lengths, batch.mask)
-    return ArgsKwargs(args=args, kwargs={}), lambda d_inputs: []  # integer inputs: no gradient
+    return ArgsKwargs(args=args, kwargs={}), _no_input_gradient  # integer inputs: no gradient
 
 
 def _reset_network(model: Model, X=None, Y=None) -> None:
@@ -111,22 +123,24 @@ def mean_of_members(members: List[Model]) -> Model:
     rather than the members co-adapting to fit the mean.
     """
 
-    def forward(model: Model, X, is_train: bool):
-        outputs, backprops = zip(*(member(X, is_train) for member in model.layers))
-        mean = sum(outputs) / len(outputs)  # (B, nO)
+    return Model("knbc_mean_of_members", _mean_forward, init=_mean_init, layers=members, dims={"nO": None})
 
-        def backprop(d_mean):
-            truth = mean - d_mean  # (B, nO)
-            for output, member_backprop in zip(outputs, backprops):
-                member_backprop(output - truth)
-            return []  # the input (features) takes no gradient
 
-        return mean, backprop
+def _mean_forward(model: Model, X, is_train: bool):
+    outputs, backprops = zip(*(member(X, is_train) for member in model.layers))
+    mean = sum(outputs) / len(outputs)  # (B, nO)
 
-    def init(model: Model, X=None, Y=None) -> None:
-        for member in model.layers:
-            member.initialize(X=X, Y=Y)
-        if Y is not None:
-            model.set_dim("nO", Y.shape[1])
+    def backprop(d_mean):
+        truth = mean - d_mean  # (B, nO)
+        for output, member_backprop in zip(outputs, backprops):
+            member_backprop(output - truth)
+        return []  # the input (features) takes no gradient
 
-    return Model("knbc_mean_of_members", forward, init=init, layers=members, dims={"nO": None})
+    return mean, backprop
+
+
+def _mean_init(model: Model, X=None, Y=None) -> None:
+    for member in model.layers:
+        member.initialize(X=X, Y=Y)
+    if Y is not None:
+        model.set_dim("nO", Y.shape[1])
