@@ -219,9 +219,17 @@ def evaluate_command(
     models: Optional[str] = typer.Option(None, help="Comma-separated subset, e.g. majority,spacy_bow,bilstm_attention."),
     runs: Optional[int] = typer.Option(None, help="Only the first N folds / seeds."),
     hyperparam: Optional[list[str]] = typer.Option(None, "--set", help="Hyperparameter KEY=VALUE, repeatable."),
+    threads: int = typer.Option(1, help="torch threads. With 1 (as in reports/) a rerun gives the same numbers; "
+                                        "other counts sum in another order, and a model may stop at another epoch."),
 ) -> None:
     """Train and score baselines, spaCy's textcats and our recurrent variants in one run; write the report."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
     from pipeline.evaluation import compare, write_report
+
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)  # numpy's BLAS too (spaCy's textcats, TF-IDF + LR)
 
     out = out or Path("out") / "eval" / f"{task}-{protocol}"
     hyperparams = {}
