@@ -53,7 +53,7 @@ models: setup
 evaluate-generation: setup
 	$(KNBC) evaluate-generation --out reports/generation
 
-# every comparison in reports/ (about an hour on 2 cores)
+# every comparison in reports/ (one thread each: 23-39 minutes per comparison here, about two hours in all)
 evaluate: setup
 	for task in theme sentiment; do for protocol in cv5 peer; do \
 		$(KNBC) evaluate --task $$task --protocol $$protocol --out reports/$$task-$$protocol || exit 1; done; done

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import sklearn
 import spacy
+import thinc
 import torch
 
 from pipeline.corpus.records import SentenceRecord, shipped_corpus
@@ -82,6 +83,11 @@ def compare(
                 "spacy": spacy.__version__,
                 "torch": torch.__version__,
                 "scikit-learn": sklearn.__version__,
+                "numpy": np.__version__,
+                "thinc": thinc.__version__,
+                # what else decides the floats: thread count and the CPU kernels torch picks
+                "torch_threads": torch.get_num_threads(),
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             },
         },
     )
