@@ -219,7 +219,7 @@ def evaluate_command(
     models: Optional[str] = typer.Option(None, help="Comma-separated subset, e.g. majority,spacy_bow,bilstm_attention."),
     runs: Optional[int] = typer.Option(None, help="Only the first N folds / seeds."),
     hyperparam: Optional[list[str]] = typer.Option(None, "--set", help="Hyperparameter KEY=VALUE, repeatable."),
-    threads: int = typer.Option(1, help="torch threads. With 1 (as in reports/) a rerun gives the same numbers; "
+    threads: int = typer.Option(1, help="torch and BLAS threads. With 1 (as in reports/) a rerun gives the same numbers; "
                                         "other counts sum in another order, and a model may stop at another epoch."),
 ) -> None:
     """Train and score baselines, spaCy's textcats and our recurrent variants in one run; write the report."""

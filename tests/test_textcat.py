@@ -164,7 +164,7 @@ def test_ensemble_output_is_the_mean_of_its_members_and_reloads(tmp_path):
     assert reloaded("京都の紅葉").cats == pytest.approx(nlp("京都の紅葉").cats, abs=1e-6)
 
 
-def test_pipeline_pickles_and_predicts_the_same_after(tmp_path):
+def test_pipeline_pickles_and_predicts_the_same_after():
     # spaCy pickles the pipeline for nlp.pipe(n_process=N) under spawn / forkserver; every layer
     # function must therefore be importable by name (no closures)
     nlp, _ = overfit(model={**TINY, "members": 2}, epochs=2)

@@ -15,7 +15,7 @@ __all__ = ["GeneratorComponent", "RecurrentTextCategorizer", "make_knbc_generato
 # - a forked child whose parent already ran torch deadlocks in its first multi-threaded op, since the
 #   OpenMP pool does not survive ``fork`` (Linux before Python 3.14 forks);
 # - spawned children with a thread per core each oversubscribe the cores, and the OpenMP barriers of
-#   small recurrent steps then wait for descheduled threads (measured: 5x slower).
+#   small recurrent steps then wait for descheduled threads (measured: 4-10x slower).
 # A worker that wants more threads can still call ``torch.set_num_threads`` itself.
 def _one_torch_thread() -> None:
     torch.set_num_threads(1)
