@@ -9,10 +9,12 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from pipeline.corpus.splits import load_splits
-from pipeline.evaluation.baselines import C_GRID, MajorityClass, TfidfLogisticRegression
+from pipeline.evaluation.baselines import C_GRID, MajorityClass, MeanVectorLogisticRegression, TfidfLogisticRegression
 from pipeline.evaluation.compare import compare
 from pipeline.evaluation.metrics import classification_scores, confusion_matrix, format_mean_std, mean_std
-from pipeline.evaluation.models import build_model, split_hyperparams
+from pipeline.evaluation.models import build_model, split_hyperparams, with_vectors
+from pipeline.features import VectorLookup
+from pipeline.ginza import blank_japanese, ginza_vocab
 from pipeline.evaluation.protocols import protocol_runs
 from pipeline.evaluation.report import write_report
 from pipeline.evaluation.results import load_comparison
@@ -148,6 +150,31 @@ def test_tfidf_logistic_regression(tokenized):
         TfidfLogisticRegression(THEMES).fit(*tokenized["train"])
 
 
+def test_mean_vector_regression_reads_vectors_by_lemma_and_norm(tokenized):
+    model = MeanVectorLogisticRegression(THEMES).fit(*tokenized["train"], *tokenized["dev"])
+    assert model.C in C_GRID
+    train_docs, train_gold = tokenized["train"]
+    assert classification_scores(train_gold, model.predict(train_docs), THEMES)["accuracy"] > 0.8
+    # 焼肉 and よく have no vector under their text; the lookup finds one by lemma or norm
+    doc = blank_japanese().tokenizer("焼肉よく")
+    assert list(VectorLookup(ginza_vocab(), ("text",)).rows(doc)) == [-1, -1]
+    features = model._mean_vectors([doc, blank_japanese().tokenizer("")])  # (2, 300)
+    assert np.abs(features[0]).sum() > 0 and np.abs(features[1]).sum() == 0  # no tokens: zeros
+
+
+def test_spacy_ensemble_with_static_vectors_uses_ja_ginza_vectors(tokenized):
+    model = build_model("spacy_ensemble_vectors", THEMES, {"max_epochs": 1})
+    embed = model.nlp.config["components"]["task"]["model"]["tok2vec"]["embed"]
+    assert embed["include_static_vectors"] is True
+    assert model.nlp.vocab.vectors.shape == (20000, 300)
+    tokenizer = with_vectors(blank_japanese()).tokenizer
+    docs = list(tokenizer.pipe(["京都の紅葉", "携帯の電池", "ラーメンのスープ", "野球の試合"] * 3))
+    model.fit(docs, [*THEMES[:2], "グルメ", "スポーツ"] * 3, docs[:4], [*THEMES[:2], "グルメ", "スポーツ"])
+    static = [layer for layer in model.nlp.get_pipe("task").model.walk() if layer.name == "static_vectors"]
+    assert static and static[0].get_dim("nM") == 300
+    assert model.predict_proba(docs[:4]).shape == (4, 4)
+
+
 def test_spacy_textcat_trains_through_the_shared_loop(tokenized):
     model = build_model("spacy_bow", THEMES, {"max_epochs": 2})
     model.fit(*tokenized["train"], *tokenized["dev"])
@@ -228,7 +255,7 @@ def test_compare_writes_results_predictions_and_confusions(tiny_comparison):
     assert (comparison.predictions["confidence"] >= comparison.predictions["p_gold"]).all()
     assert comparison.confusion("gru").sum() == n_test
     assert any("gru" in line and "macro-F1" in line for line in lines)  # progress lines
-    for name in ["config.json", "results.csv", "predictions.jsonl", "confusion.json"]:
+    for name in ["config.json", "results.csv", "predictions.jsonl.gz", "confusion.json"]:
         assert (comparison.directory / name).stat().st_size > 0
     reloaded = load_comparison(comparison.directory)
     pd.testing.assert_frame_equal(reloaded.results, results)
@@ -254,7 +281,7 @@ def test_report_renders_tables_plots_and_mistakes(tiny_comparison):
 
 def test_report_puts_published_results_beside_peer_theme(tiny_comparison, tmp_path):
     source = tiny_comparison[0].directory
-    for name in ["results.csv", "predictions.jsonl", "confusion.json"]:
+    for name in ["results.csv", "predictions.jsonl.gz", "confusion.json"]:
         (tmp_path / name).write_bytes((source / name).read_bytes())
     config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     (tmp_path / "config.json").write_text(json.dumps({**config, "protocol": "peer"}), encoding="utf-8")

@@ -17,7 +17,14 @@ import torch
 from pipeline.corpus.records import SentenceRecord, shipped_corpus
 from pipeline.corpus.splits import Splits, load_splits
 from pipeline.evaluation.metrics import classification_scores
-from pipeline.evaluation.models import FAMILIES, MODELS, RECURRENT_VARIANTS, build_model, split_hyperparams
+from pipeline.evaluation.models import (
+    FAMILIES,
+    MODELS,
+    RECURRENT_VARIANTS,
+    build_model,
+    split_hyperparams,
+    with_vectors,
+)
 from pipeline.evaluation.protocols import DEV_FRACTION, protocol_runs
 from pipeline.evaluation.results import Comparison, ResultsWriter, load_comparison
 from pipeline.ginza import blank_japanese
@@ -38,7 +45,7 @@ def compare(
 ) -> Comparison:
     """Train and score ``models`` (default: all of :data:`~pipeline.evaluation.models.MODELS`) on
     ``task`` ('theme' | 'sentiment') under ``protocol`` ('cv5' | 'peer' | 'split'), writing
-    config.json, results.csv, predictions.jsonl and confusion.json into ``output_dir``.
+    config.json, results.csv, predictions.jsonl.gz and confusion.json into ``output_dir``.
 
     ``runs`` keeps the first N folds / seeds; ``hyperparams`` updates
     :data:`~pipeline.evaluation.models.DEFAULT_HYPERPARAMS`; ``sentences`` and ``splits`` default
@@ -60,7 +67,7 @@ def compare(
 
     records = {r.sid: r for run in run_list for r in (*run.train, *run.dev, *run.test)}
     say(f"tokenizing {len(records)} sentences with GiNZA")
-    tokenizer = blank_japanese().tokenizer
+    tokenizer = with_vectors(blank_japanese()).tokenizer  # Docs with ja_ginza's vectors in their vocab
     docs = dict(zip(records, tokenizer.pipe(r.text for r in records.values())))  # sid -> Doc, shared by all models
 
     writer = ResultsWriter(

@@ -1,9 +1,12 @@
 """The compared models by name, and the hyperparameters that the caller chooses.
 
-- baselines: ``majority``, ``tfidf_lr`` (see :mod:`pipeline.evaluation.baselines`);
-- spaCy's own text classifiers: ``spacy_bow`` (spacy.TextCatBOW.v3, unigrams) and
+- baselines: ``majority``, ``tfidf_lr``, ``mean_vectors_lr`` (the mean of the tokens' ja_ginza
+  vectors, text → lemma → norm lookup, + LR with C chosen on dev; see :mod:`pipeline.evaluation.baselines`);
+- spaCy's own text classifiers: ``spacy_bow`` (spacy.TextCatBOW.v3, unigrams),
   ``spacy_ensemble`` (spacy.TextCatEnsemble.v2 with the tok2vec of spaCy's default textcat config,
-  no static vectors);
+  no static vectors) and ``spacy_ensemble_vectors``: the same with ``include_static_vectors = true``
+  and ja_ginza's vectors in the vocab, as a spaCy user with vectors configures it (spaCy looks
+  vectors up by the token's text);
 - our ``knbc.RNNClassifier.v1`` variants: ``rnn``, ``gru``, ``lstm`` (final state), ``bilstm``
   (final states of both directions), ``bilstm_attention`` (self-attention pooling), and
   ``bilstm_attention_ensemble``: 5 ``bilstm_attention`` members with a hashed unigram + bigram bag
@@ -29,8 +32,13 @@ from thinc.api import Config
 
 import pipeline.components  # noqa: F401  (registers knbc_textcat)
 from pipeline.components.architectures import build_rnn_classifier
-from pipeline.evaluation.baselines import Classifier, MajorityClass, TfidfLogisticRegression
-from pipeline.ginza import blank_japanese
+from pipeline.evaluation.baselines import (
+    Classifier,
+    MajorityClass,
+    MeanVectorLogisticRegression,
+    TfidfLogisticRegression,
+)
+from pipeline.ginza import blank_japanese, ginza_vocab
 from pipeline.training.data import make_examples
 from pipeline.training.loop import TrainResult, TrainSettings, train_component
 
@@ -52,8 +60,10 @@ RECURRENT_VARIANTS: dict[str, dict[str, Any]] = {
 FAMILIES: dict[str, str] = {
     "majority": "baseline",
     "tfidf_lr": "baseline",
+    "mean_vectors_lr": "baseline",
     "spacy_bow": "spacy",
     "spacy_ensemble": "spacy",
+    "spacy_ensemble_vectors": "spacy",
     **{name: "recurrent" for name in RECURRENT_VARIANTS},
 }
 MODELS = tuple(FAMILIES)
@@ -77,17 +87,23 @@ def _bow_model() -> dict:
     return Config().from_str(single_label_bow_config)["model"]
 
 
-def _ensemble_model() -> dict:
-    return Config().from_str(single_label_default_config)["model"]  # tok2vec: include_static_vectors = false
+def _ensemble_model(static_vectors: bool = False) -> dict:
+    model = Config().from_str(single_label_default_config)["model"]  # tok2vec: include_static_vectors = false
+    model["tok2vec"]["embed"]["include_static_vectors"] = static_vectors
+    return model
 
 
 class PipelineClassifier(Classifier):
     """A spaCy text classifier component in a blank GiNZA pipeline, trained by ``train_component``."""
 
-    def __init__(self, labels: Sequence[str], factory: str, config: dict, settings: TrainSettings):
+    def __init__(
+        self, labels: Sequence[str], factory: str, config: dict, settings: TrainSettings, vectors: bool = False
+    ):
         self.labels = list(labels)
         self.settings = settings
         self.nlp = blank_japanese()
+        if vectors:  # spaCy's StaticVectors read the vectors of the Docs' vocab (see with_vectors)
+            self.nlp.vocab.vectors = ginza_vocab().vectors
         self.nlp.add_pipe(factory, name=COMPONENT, config=config)
         self.result: TrainResult | None = None
 
@@ -133,11 +149,21 @@ def build_model(name: str, labels: Sequence[str], hyperparams: Mapping[str, Any]
         return MajorityClass(labels)
     if name == "tfidf_lr":
         return TfidfLogisticRegression(labels)
+    if name == "mean_vectors_lr":
+        return MeanVectorLogisticRegression(labels)
     settings, rnn_options = split_hyperparams(hyperparams)
     if name in RECURRENT_VARIANTS:
         chosen = {k: v for k, v in (hyperparams or {}).items() if k in RNN_KEYS}  # the caller's own options
         model = {"@architectures": "knbc.RNNClassifier.v1", **rnn_options, **RECURRENT_VARIANTS[name], **chosen}
         return PipelineClassifier(labels, "knbc_textcat", {"model": model}, settings)
     scorer = {"@scorers": "knbc.named_cats_scorer.v1", "name": COMPONENT}
-    model = _bow_model() if name == "spacy_bow" else _ensemble_model()
-    return PipelineClassifier(labels, "textcat", {"model": model, "scorer": scorer}, settings)
+    vectors = name == "spacy_ensemble_vectors"
+    model = _bow_model() if name == "spacy_bow" else _ensemble_model(static_vectors=vectors)
+    return PipelineClassifier(labels, "textcat", {"model": model, "scorer": scorer}, settings, vectors=vectors)
+
+
+def with_vectors(nlp):
+    """``nlp`` with ja_ginza's static vectors in its vocab, so that the Docs it makes carry them
+    (spaCy's ``StaticVectors`` layer reads ``doc.vocab.vectors``); returns ``nlp``."""
+    nlp.vocab.vectors = ginza_vocab().vectors
+    return nlp

@@ -2,12 +2,14 @@
 
 - ``config.json``: task, protocol, labels, models and their families, runs and their sizes, hyperparameters;
 - ``results.csv``: one row per (model, run): accuracy, macro_f1, weighted_f1, ``f1_<label>``, train_seconds, ...;
-- ``predictions.jsonl``: one line per (model, run, test sentence): gold, pred, confidence, probabilities;
+- ``predictions.jsonl.gz``: one line per (model, run, test sentence): gold, pred, confidence,
+  probabilities (gzip members appended as the runs finish, with no timestamp, so reruns give the same bytes);
 - ``confusion.json``: {"labels": [...], "matrices": {model: {run: [[...]]}}}, rows gold, columns predicted.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ import pandas as pd
 
 CONFIG_JSON = "config.json"
 RESULTS_CSV = "results.csv"
-PREDICTIONS_JSONL = "predictions.jsonl"
+PREDICTIONS_JSONL = "predictions.jsonl.gz"
 CONFUSION_JSON = "confusion.json"
 
 
@@ -55,14 +57,16 @@ class ResultsWriter:
         for stale in (RESULTS_CSV, CONFUSION_JSON):  # from an earlier comparison in the same folder
             (self.directory / stale).unlink(missing_ok=True)
         (self.directory / CONFIG_JSON).write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
-        (self.directory / PREDICTIONS_JSONL).write_text("", encoding="utf-8")
+        (self.directory / PREDICTIONS_JSONL).write_bytes(b"")
+        (self.directory / "predictions.jsonl").unlink(missing_ok=True)  # uncompressed, from older versions
 
     def add(self, row: dict, predictions: list[dict], confusion: list[list[int]]) -> None:
         """Record one (model, run): its results row, its test predictions and its confusion matrix."""
         self.rows.append(row)
         self.confusions.setdefault(row["model"], {})[row["run"]] = confusion
-        with (self.directory / PREDICTIONS_JSONL).open("a", encoding="utf-8") as out:
-            out.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions)
+        lines = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions).encode("utf-8")
+        with (self.directory / PREDICTIONS_JSONL).open("ab") as out:
+            out.write(gzip.compress(lines, mtime=0))  # one more gzip member
         pd.DataFrame(self.rows).to_csv(self.directory / RESULTS_CSV, index=False)
         matrices = {"labels": self.config["labels"], "matrices": self.confusions}
         (self.directory / CONFUSION_JSON).write_text(json.dumps(matrices, ensure_ascii=False), encoding="utf-8")
@@ -80,6 +84,8 @@ def load_comparison(directory: str | Path) -> Comparison:
         raise FileNotFoundError(f"{directory} is not a complete results folder: {', '.join(missing)} missing")
     config = json.loads((directory / CONFIG_JSON).read_text(encoding="utf-8"))
     results = pd.read_csv(directory / RESULTS_CSV, dtype={"run": str, "model": str})
-    predictions = pd.read_json(directory / PREDICTIONS_JSONL, lines=True, dtype={"sid": str, "run": str})
+    predictions = pd.read_json(
+        directory / PREDICTIONS_JSONL, lines=True, compression="gzip", dtype={"sid": str, "run": str}
+    )
     confusions = json.loads((directory / CONFUSION_JSON).read_text(encoding="utf-8"))["matrices"]
     return Comparison(directory, config, results, predictions, confusions)
