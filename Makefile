@@ -47,8 +47,8 @@ models: setup
 	$(KNBC) train-generator --task keywords --attention none --out models/generator-keywords-noattn --hidden-size 128 --max-epochs 8 --quiet
 	$(KNBC) train-generator --task continuation --out models/generator-continuation --hidden-size 128 --max-epochs 8 --quiet
 	$(KNBC) train-generator --task lm --out models/lm --max-epochs 15 --quiet
-	$(KNBC) assemble models/theme models/sentiment models/generator-continuation --out models/knbc
-	$(KNBC) assemble models/generator-keywords --out models/knbc-keywords
+	$(KNBC) assemble models/theme models/sentiment models/generator-continuation --out models/knbc --link
+	$(KNBC) assemble models/generator-keywords --out models/knbc-keywords --link
 
 evaluate-generation: setup
 	$(KNBC) evaluate-generation --out reports/generation

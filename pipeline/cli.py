@@ -202,12 +202,14 @@ def train_command(
 def assemble_command(
     models: list[Path] = typer.Argument(..., help="Trained pipelines and generator folders to combine."),
     out: Path = typer.Option(..., "--out", help="Folder for the combined pipeline."),
+    link: bool = typer.Option(False, "--link", help="Refer to the sources' weights with relative symlinks instead of "
+                              "copying them (one copy of each model in a repository)."),
 ) -> None:
     """Combine trained pipelines (e.g. theme and sentiment) and generators into one pipeline."""
     from pipeline.training.train import assemble
 
     with user_errors():
-        path = assemble(models, out)
+        path = assemble(models, out, link=link)
     typer.echo(f"saved {path}")
 
 
@@ -325,7 +327,7 @@ def evaluate_generation_command(
 def generate_command(
     texts: Optional[list[str]] = typer.Argument(None, help="Inputs (default: one per line on stdin); "
                                                "keywords for a keywords model, a sentence for continuation, a prompt for the LM."),
-    model: Path = typer.Option(Path("models/generator-keywords"), "--model", help="A generator folder."),
+    model: Path = typer.Option(None, "--model", help="A generator folder (default: models/generator-keywords)."),
     method: str = typer.Option("beam", help="greedy | beam | sample"),
     beam_size: int = typer.Option(4, help="Beam size (beam search)."),
     max_length: int = typer.Option(60, help="Most tokens to generate (1..200)."),
@@ -344,11 +346,12 @@ def generate_command(
     from pipeline.generation.data import keywords, theme_token
     from pipeline.generation.generator import Decoding, LanguageModelGenerator, load_generator
     from pipeline.ginza import blank_japanese
+    from pipeline.resources import shipped_path
 
     decoding = Decoding(method, beam_size, max_length, length_penalty, temperature, top_k, top_p, seed)
     with user_errors():
         decoding.check()
-        generator = load_generator(model)
+        generator = load_generator(model or shipped_path("models/generator-keywords"))
     tokenizer = blank_japanese().tokenizer
     if input_file is not None:
         with user_errors(OSError, UnicodeDecodeError):

@@ -10,9 +10,10 @@ from spacy.language import Language
 
 from pipeline import __version__
 from pipeline.errors import KnbcError
+from pipeline.resources import shipped_path
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
-DEFAULT_PIPELINE = MODELS_DIR / "knbc"
+DEFAULT_PIPELINE = shipped_path("models/knbc")  # in the checkout, or the installed package's copy
 META_KEY = "knbc_pipeline"
 
 

@@ -145,6 +145,9 @@ def test_scores_are_named_after_the_component(trained):
     assert scores["theme_macro_f"] == 1.0
     assert set(scores["theme_f_per_type"]) == set(LABELS)
     assert "theme_macro_auc" in scores
+    # spaCy's own keys too, which `spacy evaluate` prints as "TEXTCAT (macro F, theme)" and a per-label table
+    assert scores["cats_score"] == scores["theme_macro_f"] and scores["cats_score_desc"] == "macro F, theme"
+    assert set(scores["cats_f_per_type"]) == set(LABELS)
 
 
 def test_ensemble_output_is_the_mean_of_its_members_and_reloads(tmp_path):

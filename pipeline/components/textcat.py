@@ -39,9 +39,16 @@ PREDICT_GROUP = 64  # Docs per forward pass at prediction time
 
 
 def score_named_cats(examples: Iterable[Example], *, name: str, labels: Iterable[str], **kwargs) -> Dict[str, Any]:
-    """spaCy's cats scores (macro P/R/F, per-label P/R/F, AUC) over ``labels``, keyed ``{name}_...``."""
+    """spaCy's cats scores (macro P/R/F, per-label P/R/F, AUC) over ``labels``, keyed ``{name}_...``.
+
+    spaCy's own keys are there too (``cats_score``, ``cats_score_desc`` naming this component,
+    ``cats_f_per_type``, ...), so that ``spacy evaluate`` shows the classifier's macro-F and its
+    per-label table. A pipeline with several classifiers shares those keys: spaCy keeps the last
+    component's (its name is in ``cats_score_desc``); the ``{name}_...`` keys keep every one.
+    """
     scores = Scorer.score_cats(examples, "cats", labels=labels, multi_label=False, **kwargs)
-    return {f"{name}_{key.removeprefix('cats_')}": value for key, value in scores.items()}
+    named = {f"{name}_{key.removeprefix('cats_')}": value for key, value in scores.items()}
+    return {**scores, "cats_score_desc": f"macro F, {name}", **named}
 
 
 @registry.scorers("knbc.named_cats_scorer.v1")

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import ChecksumError, CorpusFormatError, CorpusNotFoundError
+from pipeline.resources import shipped_path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CORPUS_DIR = REPO_ROOT / "corpora" / "knbc"
+CORPUS_DIR = shipped_path("corpora/knbc")  # in the checkout, or the installed package's copy
 ARCHIVE_NAME = "knbc-v1.0.tar.xz"
 SUMS_NAME = "SHA256SUMS"
 

@@ -4,6 +4,8 @@ and save it with its metrics and the data it saw."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
@@ -109,21 +111,27 @@ def train_from_config(
     return result, metrics
 
 
-def assemble(model_dirs: Sequence[str | Path], out: str | Path) -> Path:
+def assemble(model_dirs: Sequence[str | Path], out: str | Path, link: bool = False) -> Path:
     """One pipeline holding the components of several trained pipelines (e.g. theme + sentiment) and
-    generators (folders with a ``generator.json``, added as ``knbc_generator`` components named after their task)."""
+    generators (folders with a ``generator.json``, added as ``knbc_generator`` components named after their task).
+
+    With ``link`` the pipeline refers to its sources instead of copying their weights: each
+    component folder of ``out`` is a relative symlink to the folder it came from (``spacy.load`` and
+    ``spacy package`` follow it), so a repository keeps one copy of each model.
+    """
     from pipeline.generation.generator import load_generator
     from pipeline.ginza import blank_japanese
     from pipeline.loading import check_model_dir
 
     nlp = blank_japanese()
-    sources = {}
+    sources: dict[str, Path] = {}  # component name -> the folder its weights come from
+    origins: dict[str, str] = {}  # component name -> the model folder named on the command line
     for model_dir in model_dirs:
         if (Path(model_dir) / "generator.json").is_file():
             generator = load_generator(model_dir)
             name = f"generator_{generator.task}"
             nlp.add_pipe("knbc_generator", name=name).set_generator(generator)
-            sources[name] = str(model_dir)
+            sources[name], origins[name] = Path(model_dir), str(model_dir)
             continue
         check_model_dir(model_dir)
         source = spacy.load(model_dir)
@@ -131,5 +139,14 @@ def assemble(model_dirs: Sequence[str | Path], out: str | Path) -> Path:
             if name in nlp.pipe_names:
                 raise DataError(f"{model_dir}: a component named {name!r} is already in the pipeline")
             nlp.add_pipe(name, source=source)
-            sources[name] = str(model_dir)
-    return save_pipeline(nlp, out, components=sources)
+            sources[name], origins[name] = Path(model_dir) / name, str(model_dir)
+    out = Path(out)
+    for name in sources:  # links of an earlier assembly: never write through them into their sources
+        if (out / name).is_symlink():
+            (out / name).unlink()
+    path = save_pipeline(nlp, out, components=origins)
+    if link:
+        for name, folder in sources.items():
+            shutil.rmtree(out / name)
+            (out / name).symlink_to(os.path.relpath(folder.resolve(), out.resolve()), target_is_directory=True)
+    return path
