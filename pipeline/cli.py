@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from pipeline.errors import KnbcError
+from pipeline.errors import KnbcError, UsageError
 
 app = typer.Typer(help="knbc-pipeline: GiNZA + recurrent networks on the KNB blog corpus.", no_args_is_help=True)
 corpus_app = typer.Typer(help="Read, check and export the KNB corpus.", no_args_is_help=True)
@@ -211,6 +211,29 @@ def assemble_command(
     typer.echo(f"saved {path}")
 
 
+def check_evaluate_args(task: str, protocol: str, models: Optional[list[str]], runs: Optional[int],
+                        hyperparams: dict) -> None:
+    """Raise :class:`UsageError` for a task, protocol, model, run count or hyperparameter that
+    ``knbc evaluate`` does not know, before anything is trained."""
+    from pipeline.evaluation.models import MODELS, split_hyperparams
+    from pipeline.evaluation.protocols import PROTOCOLS
+    from pipeline.training.data import TASKS
+
+    if task not in TASKS:
+        raise UsageError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"unknown protocol {protocol!r}; expected one of {list(PROTOCOLS)}")
+    unknown = [name for name in models or [] if name not in MODELS]
+    if unknown:
+        raise UsageError(f"unknown model(s) {unknown}; expected some of {list(MODELS)}")
+    if runs is not None and runs < 1:
+        raise UsageError(f"--runs must be at least 1, not {runs}")
+    try:
+        split_hyperparams(hyperparams)
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"--set: {err}") from None
+
+
 @app.command("evaluate")
 def evaluate_command(
     task: str = typer.Option("theme", help="theme | sentiment"),
@@ -239,8 +262,10 @@ def evaluate_command(
             typer.secho(f"error: --set takes KEY=VALUE, not {item!r}", fg="red", err=True)
             raise typer.Exit(2)
         hyperparams[key] = json.loads(value) if value[:1].isdigit() or value in ("true", "false") else value
-    with user_errors(ValueError):
-        compare(task, protocol, out, models=models.split(",") if models else None, runs=runs, hyperparams=hyperparams)
+    names = models.split(",") if models else None
+    with user_errors():
+        check_evaluate_args(task, protocol, names, runs, hyperparams)
+        compare(task, protocol, out, models=names, runs=runs, hyperparams=hyperparams)  # a ValueError here is a bug
     typer.echo(f"wrote {write_report(out)}")
 
 
@@ -450,6 +475,14 @@ def process_command(
         typer.echo(f"  {count} x {reason}", err=True)
 
 
+def check_benchmark_generator(path: Path) -> None:
+    """Raise :class:`UsageError` unless ``path`` holds a Seq2Seq generator (whose decoding speed is measured)."""
+    from pipeline.generation.generator import LanguageModelGenerator, load_generator
+
+    if isinstance(load_generator(path), LanguageModelGenerator):
+        raise UsageError(f"{path}: decoding speed is measured for Seq2Seq generators, not language models")
+
+
 @app.command("benchmark")
 def benchmark_command(
     model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc)."),
@@ -464,7 +497,10 @@ def benchmark_command(
     from pipeline.benchmark import benchmark, generation_benchmark, process_benchmark
     from pipeline.loading import DEFAULT_PIPELINE
 
-    with user_errors(ValueError):
+    if generator and not batch:
+        with user_errors():
+            check_benchmark_generator(generator)
+    with user_errors():
         if batch:
             results = process_benchmark(model or DEFAULT_PIPELINE, n_process=n_process)
         elif generator:

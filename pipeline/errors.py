@@ -24,3 +24,7 @@ class CorpusNotFoundError(KnbcError, FileNotFoundError):
 
 class ChecksumError(KnbcError):
     """A corpus file's SHA-256 does not match the sum shipped with it."""
+
+
+class UsageError(KnbcError, ValueError):
+    """A command-line option or argument out of range or unknown (a ``ValueError`` too, for older callers)."""

@@ -1,0 +1,59 @@
+"""Issue 10, item 4: nothing lost, every bad input a one-line error, and a bug keeps its traceback."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.errors import KnbcError, UsageError
+
+runner = CliRunner()
+
+
+def _json_lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+# --- only our own errors are user errors -------------------------------------------------------
+
+def test_evaluate_names_an_unknown_task_protocol_model_or_setting_in_one_line():
+    for args, message in ((["--task", "colour"], "unknown task 'colour'"),
+                          (["--protocol", "loo"], "unknown protocol 'loo'"),
+                          (["--models", "majority,gpt"], "unknown model(s) ['gpt']"),
+                          (["--runs", "0"], "--runs must be at least 1"),
+                          (["--set", "colour=1"], "unknown hyperparameters ['colour']")):
+        result = runner.invoke(app, ["evaluate", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_bug_inside_evaluate_keeps_its_traceback(tmp_path, monkeypatch):
+    import pipeline.evaluation
+
+    def buggy(*args, **kwargs):
+        raise ValueError("a bug, 30 minutes in")
+
+    monkeypatch.setattr(pipeline.evaluation, "compare", buggy)
+    result = runner.invoke(app, ["evaluate", "--out", str(tmp_path / "eval"), "--runs", "1"])
+    assert result.exit_code != 2 and isinstance(result.exception, ValueError)
+
+
+def test_a_bug_inside_benchmark_keeps_its_traceback(monkeypatch):
+    import pipeline.benchmark
+
+    def buggy(*args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(pipeline.benchmark, "benchmark", buggy)
+    result = runner.invoke(app, ["benchmark"])
+    assert result.exit_code != 2 and isinstance(result.exception, ValueError)
+
+
+def test_benchmark_of_a_language_model_is_a_one_line_error():
+    result = runner.invoke(app, ["benchmark", "--generator", "models/lm"])
+    assert result.exit_code == 2 and "not language models" in result.output
+
+
+def test_usage_errors_are_ours_and_still_value_errors():
+    assert issubclass(UsageError, KnbcError) and issubclass(UsageError, ValueError)
