@@ -254,3 +254,15 @@ def test_resume_refuses_other_inputs(tmp_path):
         "results_bytes": 0, "errors_bytes": 0}), encoding="utf-8")
     with pytest.raises(OutputError, match="cannot resume"):
         _run([second], out, resume=True)
+
+
+@pytest.mark.parametrize("option, value", [("--chunk-size", "0"), ("--chunk-size", "-5"), ("--batch-size", "0"),
+                                           ("--torch-threads", "0"), ("--n-process", "-1")])
+def test_a_size_under_one_is_a_one_line_error_before_anything_is_written(tmp_path, option, value):
+    path = tmp_path / "in.txt"
+    path.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["process", str(path), "--out", str(tmp_path / "o.jsonl"), "--quiet",
+                                      option, value])
+    assert result.exit_code == 2, result.output
+    assert option in result.output and len(result.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]  # no output, no spools, no resume state

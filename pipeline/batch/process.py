@@ -20,6 +20,7 @@ from pipeline.batch.annotate import AnnotateOptions, check_options
 from pipeline.batch.engines import check_engine, start_engine
 from pipeline.batch.inputs import STDIN, Failure, InputSpec, Record, read_inputs, resolve_inputs
 from pipeline.batch.output import OutputSpool, default_errors_path, output_format
+from pipeline.errors import UsageError
 
 DEFAULT_CHUNK = 256
 
@@ -55,6 +56,7 @@ def process(inputs: Sequence[str], out: Path, options: AnnotateOptions, spec: In
     ``options`` into ``out`` (JSONL, CSV or Parquet); records that fail go to ``errors``."""
     started = time.perf_counter()
     out = Path(out)
+    check_sizes(options, chunk_size)
     check_engine(engine, n_process, scheduler)
     fmt = output_format(out, fmt)
     errors = Path(errors) if errors else default_errors_path(out)
@@ -94,6 +96,15 @@ def process(inputs: Sequence[str], out: Path, options: AnnotateOptions, spec: In
     summary.written, summary.failed = spool.written, spool.failed
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def check_sizes(options: AnnotateOptions, chunk_size: int) -> None:
+    """Raise :class:`~pipeline.errors.UsageError` for a chunk size, batch size or torch thread count
+    under 1, before anything is written (a chunk of 0 records would end the run at once, "0 records")."""
+    for option, value in (("--chunk-size", chunk_size), ("--batch-size", options.batch_size),
+                          ("--torch-threads", options.torch_threads)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UsageError(f"{option} must be a whole number of at least 1, not {value!r}")
 
 
 def _fingerprint(files: list[tuple[str, str]], spec: InputSpec, options: AnnotateOptions, chunk_size: int) -> dict:
