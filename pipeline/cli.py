@@ -428,7 +428,7 @@ def process_command(
                                                 "'-' or nothing: stdin."),
     out: Path = typer.Option(..., "--out", help="Output file: .jsonl, .csv or .parquet."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Output format if the suffix does not say: jsonl | csv | parquet."),
-    errors: Optional[Path] = typer.Option(None, "--errors", help="Errors file (default: OUT's stem + .errors.jsonl)."),
+    errors: Optional[Path] = typer.Option(None, "--errors", help="Errors file (default: OUT + .errors.jsonl, e.g. k.csv.errors.jsonl)."),
     model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc)."),
     text_field: str = typer.Option("text", help="The text field of JSONL / column of CSV and Parquet inputs."),
     paragraphs: bool = typer.Option(False, "--paragraphs", help="Text files: one document per blank-line-separated "

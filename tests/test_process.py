@@ -219,7 +219,7 @@ def test_killed_half_way_then_resumed_gives_the_uninterrupted_output(tmp_path, c
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed after {done}" in resumed.stderr
     assert out.read_bytes() == expected.out.read_bytes()
-    assert (tmp_path / "out.errors.jsonl").read_bytes() == expected.errors_path.read_bytes()
+    assert (tmp_path / "out.jsonl.errors.jsonl").read_bytes() == expected.errors_path.read_bytes()
     assert not state.exists()
 
 
@@ -266,3 +266,16 @@ def test_a_size_under_one_is_a_one_line_error_before_anything_is_written(tmp_pat
     assert result.exit_code == 2, result.output
     assert option in result.output and len(result.output.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]  # no output, no spools, no resume state
+
+
+
+def test_two_outputs_of_one_stem_keep_their_own_errors_files(tmp_path):
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text(f"{SENTENCES[0]}\n\n", encoding="utf-8")
+    second.write_text(f"{SENTENCES[1]}\n   \n", encoding="utf-8")
+    jsonl = _run([first], tmp_path / "k.jsonl")
+    kept = jsonl.errors_path.read_bytes()
+    csv = _run([second], tmp_path / "k.csv", overwrite=True)
+    assert (jsonl.errors_path.name, csv.errors_path.name) == ("k.jsonl.errors.jsonl", "k.csv.errors.jsonl")
+    assert jsonl.errors_path.read_bytes() == kept  # k.jsonl's errors are still k.jsonl's
+    assert [e["doc_id"] for e in _jsonl(csv.errors_path)] == [f"{second}:2"]

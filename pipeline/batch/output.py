@@ -37,8 +37,9 @@ def output_format(out: Path, fmt: Optional[str] = None) -> str:
 
 
 def default_errors_path(out: Path) -> Path:
-    """``out.errors.jsonl`` beside the output (for ``result.parquet``: ``result.errors.jsonl``)."""
-    return out.with_name(f"{out.stem}.errors.jsonl")
+    """``OUT.errors.jsonl`` beside the output (for ``result.parquet``: ``result.parquet.errors.jsonl``): the
+    whole name, suffix included, so that ``k.csv`` and ``k.jsonl`` never share (and overwrite) one errors file."""
+    return out.with_name(f"{out.name}.errors.jsonl")
 
 
 class OutputSpool:
