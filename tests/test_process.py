@@ -279,3 +279,19 @@ def test_two_outputs_of_one_stem_keep_their_own_errors_files(tmp_path):
     assert (jsonl.errors_path.name, csv.errors_path.name) == ("k.jsonl.errors.jsonl", "k.csv.errors.jsonl")
     assert jsonl.errors_path.read_bytes() == kept  # k.jsonl's errors are still k.jsonl's
     assert [e["doc_id"] for e in _jsonl(csv.errors_path)] == [f"{second}:2"]
+
+
+def test_a_lone_surrogate_escape_goes_to_the_errors_file_and_the_run_goes_on(tmp_path):
+    path = tmp_path / "in.jsonl"
+    lines = ['{"text": "ok", "note": "\\udc80"}', '{"text": "\\ud800 京都"}', '{"text": "x", "\\udfff": 1}',
+             json.dumps({"text": SENTENCES[0], "emoji": "\U0001f600"}), '{"text": "\\ud83d\\ude00 ok"}']
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for out in (tmp_path / "out.jsonl", tmp_path / "out.csv", tmp_path / "out.parquet"):
+        summary = _run([path], out)
+        assert summary.written == 2 and summary.failed == 3
+    rows, errors = _jsonl(tmp_path / "out.jsonl"), _jsonl(summary.errors_path)
+    assert [r["doc_id"] for r in rows] == [f"{path}:4", f"{path}:5"] and rows[1]["text"] == "\U0001f600 ok"
+    assert [e["doc_id"] for e in errors] == [f"{path}:1", f"{path}:2", f"{path}:3"]
+    assert all("lone surrogate" in e["reason"] for e in errors)
+    assert [e["text"] for e in errors] == lines[:3]  # the line as read: the escape is kept, as text
+    assert "field(s) note" in errors[0]["reason"] and "field(s) text" in errors[1]["reason"]
