@@ -295,3 +295,30 @@ def test_a_lone_surrogate_escape_goes_to_the_errors_file_and_the_run_goes_on(tmp
     assert all("lone surrogate" in e["reason"] for e in errors)
     assert [e["text"] for e in errors] == lines[:3]  # the line as read: the escape is kept, as text
     assert "field(s) note" in errors[0]["reason"] and "field(s) text" in errors[1]["reason"]
+
+
+def test_resume_of_a_stdin_run_refuses_other_data_and_finishes_the_same(tmp_path, monkeypatch):
+    import importlib
+
+    process_module = importlib.import_module("pipeline.batch.process")
+    runner, out = CliRunner(), tmp_path / "out.jsonl"
+    command = ["process", "--out", str(out), "--quiet", "--chunk-size", "1"]
+    same = "\n".join(SENTENCES[:3]) + "\n"
+    expected = runner.invoke(app, ["process", "--out", str(tmp_path / "expected.jsonl"), "--quiet"], input=same)
+    assert expected.exit_code == 0, expected.output
+    merge, calls = process_module._merge, []
+
+    def interrupted_after_one_chunk(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return merge(*args)
+
+    monkeypatch.setattr(process_module, "_merge", interrupted_after_one_chunk)
+    assert runner.invoke(app, command, input=same).exit_code == 130
+    monkeypatch.setattr(process_module, "_merge", merge)
+    other = runner.invoke(app, command + ["--resume"], input="\n".join(SENTENCES[1:]) + "\n")
+    assert other.exit_code == 2 and "cannot resume" in other.output and "stdin" in other.output
+    resumed = runner.invoke(app, command + ["--resume"], input=same)
+    assert resumed.exit_code == 0, resumed.output
+    assert out.read_bytes() == (tmp_path / "expected.jsonl").read_bytes()
