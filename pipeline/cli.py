@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -346,6 +347,43 @@ def evaluate_generation_command(
     typer.echo(f"wrote {report}")
 
 
+def input_lines(texts: Optional[list[str]]) -> Iterator[tuple[int, str, Optional[str]]]:
+    """``(number, text, None)`` for each of ``texts`` (else each line of stdin, read as bytes, lazily), or
+    ``(number, text with bad bytes escaped, reason)`` for one that is not UTF-8, so that one bad line
+    costs that line only."""
+    import sys
+
+    if texts:
+        raw = ((number, text.encode("utf-8", "surrogateescape" if _escaped_bytes(text) else "surrogatepass"))
+               for number, text in enumerate(texts, start=1))
+    else:
+        raw = ((number, line.rstrip(b"\n")) for number, line in enumerate(sys.stdin.buffer, start=1))
+    for number, data in raw:
+        try:
+            yield number, data.decode("utf-8"), None
+        except UnicodeDecodeError as err:
+            yield number, data.decode("utf-8", "backslashreplace"), f"invalid UTF-8 at byte {err.start}"
+
+
+def _escaped_bytes(text: str) -> bool:
+    """Whether ``text`` holds only the surrogates that stand for undecodable bytes (as in ``sys.argv``)."""
+    return all("\udc80" <= ch <= "\udcff" for ch in text if "\ud800" <= ch <= "\udfff")
+
+
+def _echo_bad_line(number: int, text: str, problem: str, outcome: str) -> bool:
+    """Print the JSON error line of an input that cannot be read; True (an input was bad)."""
+    typer.echo(json.dumps({"line": number, "error": f"{problem}; {outcome}", "input": text}, ensure_ascii=False))
+    return True
+
+
+def check_theme(theme: Optional[str]) -> None:
+    """Raise :class:`UsageError` unless ``theme`` is None or one of the four KNBC themes."""
+    from pipeline.generation.data import THEME_IDS
+
+    if theme is not None and theme not in THEME_IDS:
+        raise UsageError(f"unknown theme {theme!r}; expected one of {', '.join(THEME_IDS)}")
+
+
 @app.command("generate")
 def generate_command(
     texts: Optional[list[str]] = typer.Argument(None, help="Inputs (default: one per line on stdin); "
@@ -362,8 +400,8 @@ def generate_command(
     theme: Optional[str] = typer.Option(None, help="Theme for the LM / continuation: 携帯電話 | 京都観光 | スポーツ | グルメ."),
     input_file: Optional[Path] = typer.Option(None, "--file", help="Read inputs from this UTF-8 file, one per line."),
 ) -> None:
-    """Generate text with a trained generator; prints JSON lines {"input", "generated", ...}."""
-    import sys
+    """Generate text with a trained generator; prints JSON lines {"input", "generated", ...}; an input line that
+    is not UTF-8 gets {"line", "error", "input"} instead, and the exit status is then 1."""
     import warnings
 
     from pipeline.generation.data import keywords, theme_token
@@ -373,14 +411,21 @@ def generate_command(
     decoding = Decoding(method, beam_size, max_length, length_penalty, temperature, top_k, top_p, seed)
     with user_errors():
         decoding.check()
+        check_theme(theme)
         generator = load_generator(model)
     tokenizer = blank_japanese().tokenizer
     if input_file is not None:
         with user_errors(OSError, UnicodeDecodeError):
-            lines = input_file.read_text(encoding="utf-8").splitlines()
+            lines = enumerate(input_file.read_text(encoding="utf-8").splitlines(), start=1)
+        inputs = ((number, text, None) for number, text in lines)
     else:
-        lines = texts if texts else [line.rstrip("\n") for line in sys.stdin]
-    for text, doc in zip(lines, tokenizer.pipe(lines)):
+        inputs = input_lines(texts)
+    bad = False
+    for number, text, problem in inputs:
+        if problem is not None:
+            bad = _echo_bad_line(number, text, problem, "nothing generated")
+            continue
+        doc = tokenizer(text)
         tokens = [t.text for t in doc if not t.is_space]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -397,6 +442,8 @@ def generate_command(
         if caught:
             record["note"] = str(caught[0].message)
         typer.echo(json.dumps(record, ensure_ascii=False))
+    if bad:
+        raise typer.Exit(1)
 
 
 @app.command("classify")
@@ -404,22 +451,28 @@ def classify_command(
     texts: Optional[list[str]] = typer.Argument(None, help="Texts to classify (default: one per line on stdin)."),
     model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc)."),
 ) -> None:
-    """Print each text's labels and scores as a JSON line: {"text", "theme", "sentiment", "cats"}."""
-    import sys
-
+    """Print each text's labels and scores as a JSON line: {"text", "theme", "sentiment", "cats"}; an input
+    line that is not UTF-8 gets {"line", "error", "input"} instead, and the exit status is then 1."""
     from pipeline.loading import DEFAULT_PIPELINE, load
 
     with user_errors():
         nlp = load(model or DEFAULT_PIPELINE)
-    lines = texts if texts else (line.rstrip("\n") for line in sys.stdin)
     classifiers = [name for name, pipe in nlp.pipeline if hasattr(pipe, "labels")]
-    for doc in nlp.pipe(lines, disable=[name for name in nlp.pipe_names if name not in classifiers]):
+    bad = False
+    inputs = ((text if problem is None else "", (number, text, problem)) for number, text, problem in input_lines(texts))
+    for doc, (number, text, problem) in nlp.pipe(inputs, as_tuples=True,
+                                                 disable=[name for name in nlp.pipe_names if name not in classifiers]):
+        if problem is not None:
+            bad = _echo_bad_line(number, text, problem, "not classified")
+            continue
         record = {"text": doc.text}
         for name in classifiers:
             labels = nlp.get_pipe(name).labels
             record[name] = max(labels, key=lambda label: doc.cats[label]) if len(doc) else None  # "" has no label
         record["cats"] = {label: round(score, 4) for label, score in doc.cats.items()}
         typer.echo(json.dumps(record, ensure_ascii=False))
+    if bad:
+        raise typer.Exit(1)
 
 
 @app.command("process")
