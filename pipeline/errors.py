@@ -28,3 +28,7 @@ class ChecksumError(KnbcError):
 
 class UsageError(KnbcError, ValueError):
     """A command-line option or argument out of range or unknown (a ``ValueError`` too, for older callers)."""
+
+
+class TextInputError(KnbcError, ValueError):
+    """A text the tokenizer cannot take: not a ``str``, or holding a lone surrogate (no UTF-8 for it)."""

@@ -57,3 +57,35 @@ def test_benchmark_of_a_language_model_is_a_one_line_error():
 
 def test_usage_errors_are_ours_and_still_value_errors():
     assert issubclass(UsageError, KnbcError) and issubclass(UsageError, ValueError)
+
+
+# --- what the tokenizer cannot take ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def nlp():
+    import pipeline
+
+    return pipeline.load()
+
+
+def test_a_lone_surrogate_is_a_one_line_error_naming_it(nlp):
+    from pipeline.errors import TextInputError
+
+    for call in (nlp, nlp.tokenizer, lambda text: list(nlp.pipe([text]))):
+        with pytest.raises(TextInputError, match=r"lone surrogate '\\ud800' at character 3") as caught:
+            call("京都の\ud800紅葉")
+        assert isinstance(caught.value, KnbcError) and "\n" not in str(caught.value)
+
+
+def test_bytes_are_a_one_line_error_unless_a_serialized_doc(nlp):
+    import pickle
+
+    from pipeline.errors import TextInputError
+
+    with pytest.raises(TextInputError, match="not a serialized Doc.*pass text as a str"):
+        nlp("京都の紅葉".encode())
+    with pytest.raises(TextInputError, match="not bytes"):
+        nlp.tokenizer(b"abc")
+    doc = nlp("京都の紅葉")
+    assert nlp(doc.to_bytes()).text == "京都の紅葉"  # spaCy's own use of bytes still works
+    assert pickle.loads(pickle.dumps(nlp))("京都の紅葉").cats == pytest.approx(doc.cats)
