@@ -69,7 +69,10 @@ def load(path: str | Path = DEFAULT_PIPELINE, full_ginza: bool = False) -> Langu
     nlp = spacy.load(path)
     if not full_ginza:
         return nlp
+    from pipeline.tokenizer import use_chunking_tokenizer
+
     full = spacy.load("ja_ginza")
+    use_chunking_tokenizer(full)  # ja_ginza's own tokenizer refuses texts over SudachiPy's byte limit
     for name in meta["pipeline"]:
         full.add_pipe(name, source=nlp)
     return full

@@ -80,6 +80,14 @@ class CheckedJapanese(Japanese):
                                  "text as a str, e.g. data.decode('utf-8')") from err
 
 
+def use_chunking_tokenizer(nlp) -> None:
+    """Give ``nlp`` (e.g. ja_ginza's full pipeline, whose own tokenizer refuses long texts) this module's
+    tokenizer, with the split mode it had, and :class:`CheckedJapanese`'s input check."""
+    if type(nlp) is Japanese:
+        nlp.__class__ = CheckedJapanese
+    nlp.tokenizer = ChunkingJapaneseTokenizer(nlp.vocab, split_mode=getattr(nlp.tokenizer, "split_mode", "C"))
+
+
 @registry.tokenizers("knbc.JapaneseTokenizer.v1")
 def create_tokenizer(split_mode: Optional[str] = "C"):
     """Registered tokenizer factory: GiNZA's settings (split mode C), no input-length limit; the pipeline

@@ -89,3 +89,16 @@ def test_bytes_are_a_one_line_error_unless_a_serialized_doc(nlp):
     doc = nlp("京都の紅葉")
     assert nlp(doc.to_bytes()).text == "京都の紅葉"  # spaCy's own use of bytes still works
     assert pickle.loads(pickle.dumps(nlp))("京都の紅葉").cats == pytest.approx(doc.cats)
+
+
+def test_the_full_ginza_pipeline_keeps_the_long_text_tokenizer():
+    import pipeline
+    from pipeline.tokenizer import SUDACHI_MAX_BYTES
+
+    full = pipeline.load(full_ginza=True)
+    assert full("京都の紅葉がきれいでした。")[1].dep_ == "case"  # GiNZA's parser is there and runs
+    text = "京都の紅葉がきれいでした。" * 1550  # ~60 KB: SudachiError with ja_ginza's own tokenizer
+    assert len(text.encode()) > SUDACHI_MAX_BYTES
+    with full.select_pipes(enable=["theme"]):  # the parser on 60 KB takes ~20 s; the tokenizer is what failed
+        doc = full(text)
+    assert doc.text == text and len(doc) == 8 * 1550 and doc.cats["京都観光"] > 0.5
