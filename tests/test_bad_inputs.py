@@ -102,3 +102,67 @@ def test_the_full_ginza_pipeline_keeps_the_long_text_tokenizer():
     with full.select_pipes(enable=["theme"]):  # the parser on 60 KB takes ~20 s; the tokenizer is what failed
         doc = full(text)
     assert doc.text == text and len(doc) == 8 * 1550 and doc.cats["京都観光"] > 0.5
+
+
+# --- damaged model folders ---------------------------------------------------------------------
+
+def _copy_model(name, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    return Path(shutil.copytree(Path(__file__).resolve().parents[1] / "models" / name, tmp_path / name))
+
+
+def _truncate(path, keep=0.5):
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * keep)])
+
+
+@pytest.mark.parametrize("damage, named, message", [
+    (lambda m: _truncate(m / "theme" / "model"), "theme/model", "truncated or corrupt"),
+    (lambda m: (m / "theme" / "model").unlink(), "theme", "model is missing"),
+    (lambda m: (m / "theme" / "cfg").write_text("{", encoding="utf-8"), "theme/cfg", "not valid JSON"),
+    (lambda m: _truncate(m / "meta.json"), "meta.json", "not valid JSON"),
+])
+def test_a_damaged_classifier_pipeline_is_a_model_error_naming_the_file(tmp_path, damage, named, message):
+    import pipeline
+    from pipeline.loading import ModelError
+
+    model = _copy_model("theme", tmp_path)
+    damage(model)
+    with pytest.raises(ModelError, match=message) as caught:
+        pipeline.load(model)
+    assert str(model / named) in str(caught.value) and "\n" not in str(caught.value)
+    result = runner.invoke(app, ["classify", "--model", str(model), "京都"])
+    assert result.exit_code == 2 and str(model / named) in result.output
+
+
+@pytest.mark.parametrize("damage, named, message", [
+    (lambda m: _truncate(m / "model.pt"), "model.pt", "truncated or corrupt"),
+    (lambda m: (m / "model.pt").write_bytes(b""), "model.pt", "truncated or corrupt"),
+    (lambda m: _truncate(m / "generator.json"), "generator.json", "not valid JSON"),
+    (lambda m: (m / "generator.json").write_text('{"kind": "lm"}', encoding="utf-8"), "generator.json", "KeyError"),
+    (lambda m: (m / "model.pt").unlink(), "", "model.pt is missing"),
+])
+def test_a_damaged_generator_folder_is_a_model_error_naming_the_file(tmp_path, damage, named, message):
+    from pipeline.generation.generator import GenerationError, load_generator
+    from pipeline.loading import ModelError
+
+    model = _copy_model("lm", tmp_path)
+    damage(model)
+    with pytest.raises(ModelError, match=message) as caught:
+        load_generator(model)
+    assert isinstance(caught.value, GenerationError)  # what load_generator raised before, still
+    assert str(model / named) in str(caught.value) and "\n" not in str(caught.value)
+    result = runner.invoke(app, ["generate", "--model", str(model), "今日は"])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_a_pipeline_whose_generator_is_damaged_is_a_model_error_naming_the_file(tmp_path):
+    import pipeline
+    from pipeline.loading import ModelError
+
+    model = _copy_model("knbc-keywords", tmp_path)
+    _truncate(model / "generator_keywords" / "model.pt")
+    with pytest.raises(ModelError, match="truncated or corrupt") as caught:
+        pipeline.load(model)
+    assert str(model / "generator_keywords" / "model.pt") in str(caught.value)
