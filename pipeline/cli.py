@@ -357,7 +357,7 @@ def input_lines(texts: Optional[list[str]]) -> Iterator[tuple[int, str, Optional
         raw = ((number, text.encode("utf-8", "surrogateescape" if _escaped_bytes(text) else "surrogatepass"))
                for number, text in enumerate(texts, start=1))
     else:
-        raw = ((number, line.rstrip(b"\n")) for number, line in enumerate(sys.stdin.buffer, start=1))
+        raw = ((number, line.rstrip(b"\n").removesuffix(b"\r")) for number, line in enumerate(sys.stdin.buffer, start=1))
     for number, data in raw:
         try:
             yield number, data.decode("utf-8"), None

@@ -1,7 +1,5 @@
 """Issue 10, item 4: nothing lost, every bad input a one-line error, and a bug keeps its traceback."""
 
-import json
-
 import pytest
 from typer.testing import CliRunner
 
@@ -9,10 +7,6 @@ from pipeline.cli import app
 from pipeline.errors import KnbcError, UsageError
 
 runner = CliRunner()
-
-
-def _json_lines(output: str) -> list[dict]:
-    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
 # --- only our own errors are user errors -------------------------------------------------------

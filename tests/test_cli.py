@@ -118,3 +118,11 @@ def test_generate_names_an_unknown_theme_in_one_line():
     assert result.exit_code == 2
     assert "unknown theme '野球'; expected one of 携帯電話, 京都観光, スポーツ, グルメ" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_classify_reads_windows_line_ends_from_stdin():
+    import json
+
+    result = runner.invoke(app, ["classify"], input="京都の紅葉がきれいでした。\r\nラーメン\r\n".encode())
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["text"] for line in result.output.splitlines()] == ["京都の紅葉がきれいでした。", "ラーメン"]
