@@ -212,6 +212,19 @@ def assemble_command(
     typer.echo(f"saved {path}")
 
 
+def parse_setting(item: str) -> tuple[str, object]:
+    """``(key, value)`` of a ``--set KEY=VALUE``: numbers and true/false as JSON, anything else as text."""
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise UsageError(f"--set takes KEY=VALUE, not {item!r}")
+    if not (value[:1].isdigit() or value in ("true", "false")):
+        return key, value
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        raise UsageError(f"--set {key}: {value!r} is not a number") from None
+
+
 def check_evaluate_args(task: str, protocol: str, models: Optional[list[str]], runs: Optional[int],
                         hyperparams: dict) -> None:
     """Raise :class:`UsageError` for a task, protocol, model, run count or hyperparameter that
@@ -256,15 +269,9 @@ def evaluate_command(
     threadpool_limits(threads)  # numpy's BLAS too (spaCy's textcats, TF-IDF + LR)
 
     out = out or Path("out") / "eval" / f"{task}-{protocol}"
-    hyperparams = {}
-    for item in hyperparam or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            typer.secho(f"error: --set takes KEY=VALUE, not {item!r}", fg="red", err=True)
-            raise typer.Exit(2)
-        hyperparams[key] = json.loads(value) if value[:1].isdigit() or value in ("true", "false") else value
     names = models.split(",") if models else None
     with user_errors():
+        hyperparams = dict(parse_setting(item) for item in hyperparam or [])
         check_evaluate_args(task, protocol, names, runs, hyperparams)
         compare(task, protocol, out, models=names, runs=runs, hyperparams=hyperparams)  # a ValueError here is a bug
     typer.echo(f"wrote {write_report(out)}")

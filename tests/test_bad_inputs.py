@@ -16,7 +16,9 @@ def test_evaluate_names_an_unknown_task_protocol_model_or_setting_in_one_line():
                           (["--protocol", "loo"], "unknown protocol 'loo'"),
                           (["--models", "majority,gpt"], "unknown model(s) ['gpt']"),
                           (["--runs", "0"], "--runs must be at least 1"),
-                          (["--set", "colour=1"], "unknown hyperparameters ['colour']")):
+                          (["--set", "colour=1"], "unknown hyperparameters ['colour']"),
+                          (["--set", "learn_rate=3e"], "--set learn_rate: '3e' is not a number"),
+                          (["--set", "learn_rate"], "--set takes KEY=VALUE")):
         result = runner.invoke(app, ["evaluate", *args])
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output and "Traceback" not in result.output
