@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from pipeline.errors import KnbcError
+from pipeline.errors import KnbcError, UsageError
 
 app = typer.Typer(help="knbc-pipeline: GiNZA + recurrent networks on the KNB blog corpus.", no_args_is_help=True)
 corpus_app = typer.Typer(help="Read, check and export the KNB corpus.", no_args_is_help=True)
@@ -213,6 +214,42 @@ def assemble_command(
     typer.echo(f"saved {path}")
 
 
+def parse_setting(item: str) -> tuple[str, object]:
+    """``(key, value)`` of a ``--set KEY=VALUE``: numbers and true/false as JSON, anything else as text."""
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise UsageError(f"--set takes KEY=VALUE, not {item!r}")
+    if not (value[:1].isdigit() or value in ("true", "false")):
+        return key, value
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        raise UsageError(f"--set {key}: {value!r} is not a number") from None
+
+
+def check_evaluate_args(task: str, protocol: str, models: Optional[list[str]], runs: Optional[int],
+                        hyperparams: dict) -> None:
+    """Raise :class:`UsageError` for a task, protocol, model, run count or hyperparameter that
+    ``knbc evaluate`` does not know, before anything is trained."""
+    from pipeline.evaluation.models import MODELS, split_hyperparams
+    from pipeline.evaluation.protocols import PROTOCOLS
+    from pipeline.training.data import TASKS
+
+    if task not in TASKS:
+        raise UsageError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"unknown protocol {protocol!r}; expected one of {list(PROTOCOLS)}")
+    unknown = [name for name in models or [] if name not in MODELS]
+    if unknown:
+        raise UsageError(f"unknown model(s) {unknown}; expected some of {list(MODELS)}")
+    if runs is not None and runs < 1:
+        raise UsageError(f"--runs must be at least 1, not {runs}")
+    try:
+        split_hyperparams(hyperparams)
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"--set: {err}") from None
+
+
 @app.command("evaluate")
 def evaluate_command(
     task: str = typer.Option("theme", help="theme | sentiment"),
@@ -234,15 +271,11 @@ def evaluate_command(
     threadpool_limits(threads)  # numpy's BLAS too (spaCy's textcats, TF-IDF + LR)
 
     out = out or Path("out") / "eval" / f"{task}-{protocol}"
-    hyperparams = {}
-    for item in hyperparam or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            typer.secho(f"error: --set takes KEY=VALUE, not {item!r}", fg="red", err=True)
-            raise typer.Exit(2)
-        hyperparams[key] = json.loads(value) if value[:1].isdigit() or value in ("true", "false") else value
-    with user_errors(ValueError):
-        compare(task, protocol, out, models=models.split(",") if models else None, runs=runs, hyperparams=hyperparams)
+    names = models.split(",") if models else None
+    with user_errors():
+        hyperparams = dict(parse_setting(item) for item in hyperparam or [])
+        check_evaluate_args(task, protocol, names, runs, hyperparams)
+        compare(task, protocol, out, models=names, runs=runs, hyperparams=hyperparams)  # a ValueError here is a bug
     typer.echo(f"wrote {write_report(out)}")
 
 
@@ -323,6 +356,43 @@ def evaluate_generation_command(
     typer.echo(f"wrote {report}")
 
 
+def input_lines(texts: Optional[list[str]]) -> Iterator[tuple[int, str, Optional[str]]]:
+    """``(number, text, None)`` for each of ``texts`` (else each line of stdin, read as bytes, lazily), or
+    ``(number, text with bad bytes escaped, reason)`` for one that is not UTF-8, so that one bad line
+    costs that line only."""
+    import sys
+
+    if texts:
+        raw = ((number, text.encode("utf-8", "surrogateescape" if _escaped_bytes(text) else "surrogatepass"))
+               for number, text in enumerate(texts, start=1))
+    else:
+        raw = ((number, line.rstrip(b"\n").removesuffix(b"\r")) for number, line in enumerate(sys.stdin.buffer, start=1))
+    for number, data in raw:
+        try:
+            yield number, data.decode("utf-8"), None
+        except UnicodeDecodeError as err:
+            yield number, data.decode("utf-8", "backslashreplace"), f"invalid UTF-8 at byte {err.start}"
+
+
+def _escaped_bytes(text: str) -> bool:
+    """Whether ``text`` holds only the surrogates that stand for undecodable bytes (as in ``sys.argv``)."""
+    return all("\udc80" <= ch <= "\udcff" for ch in text if "\ud800" <= ch <= "\udfff")
+
+
+def _echo_bad_line(number: int, text: str, problem: str, outcome: str) -> bool:
+    """Print the JSON error line of an input that cannot be read; True (an input was bad)."""
+    typer.echo(json.dumps({"line": number, "error": f"{problem}; {outcome}", "input": text}, ensure_ascii=False))
+    return True
+
+
+def check_theme(theme: Optional[str]) -> None:
+    """Raise :class:`UsageError` unless ``theme`` is None or one of the four KNBC themes."""
+    from pipeline.generation.data import THEME_IDS
+
+    if theme is not None and theme not in THEME_IDS:
+        raise UsageError(f"unknown theme {theme!r}; expected one of {', '.join(THEME_IDS)}")
+
+
 @app.command("generate")
 def generate_command(
     texts: Optional[list[str]] = typer.Argument(None, help="Inputs (default: one per line on stdin); "
@@ -339,8 +409,8 @@ def generate_command(
     theme: Optional[str] = typer.Option(None, help="Theme for the LM / continuation: 携帯電話 | 京都観光 | スポーツ | グルメ."),
     input_file: Optional[Path] = typer.Option(None, "--file", help="Read inputs from this UTF-8 file, one per line."),
 ) -> None:
-    """Generate text with a trained generator; prints JSON lines {"input", "generated", ...}."""
-    import sys
+    """Generate text with a trained generator; prints JSON lines {"input", "generated", ...}; an input line that
+    is not UTF-8 gets {"line", "error", "input"} instead, and the exit status is then 1."""
     import warnings
 
     from pipeline.generation.data import keywords, theme_token
@@ -351,14 +421,21 @@ def generate_command(
     decoding = Decoding(method, beam_size, max_length, length_penalty, temperature, top_k, top_p, seed)
     with user_errors():
         decoding.check()
+        check_theme(theme)
         generator = load_generator(model or shipped_path("models/generator-keywords"))
     tokenizer = blank_japanese().tokenizer
     if input_file is not None:
         with user_errors(OSError, UnicodeDecodeError):
-            lines = input_file.read_text(encoding="utf-8").splitlines()
+            lines = enumerate(input_file.read_text(encoding="utf-8").splitlines(), start=1)
+        inputs = ((number, text, None) for number, text in lines)
     else:
-        lines = texts if texts else [line.rstrip("\n") for line in sys.stdin]
-    for text, doc in zip(lines, tokenizer.pipe(lines)):
+        inputs = input_lines(texts)
+    bad = False
+    for number, text, problem in inputs:
+        if problem is not None:
+            bad = _echo_bad_line(number, text, problem, "nothing generated")
+            continue
+        doc = tokenizer(text)
         tokens = [t.text for t in doc if not t.is_space]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -375,6 +452,8 @@ def generate_command(
         if caught:
             record["note"] = str(caught[0].message)
         typer.echo(json.dumps(record, ensure_ascii=False))
+    if bad:
+        raise typer.Exit(1)
 
 
 @app.command("classify")
@@ -382,22 +461,28 @@ def classify_command(
     texts: Optional[list[str]] = typer.Argument(None, help="Texts to classify (default: one per line on stdin)."),
     model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc)."),
 ) -> None:
-    """Print each text's labels and scores as a JSON line: {"text", "theme", "sentiment", "cats"}."""
-    import sys
-
+    """Print each text's labels and scores as a JSON line: {"text", "theme", "sentiment", "cats"}; an input
+    line that is not UTF-8 gets {"line", "error", "input"} instead, and the exit status is then 1."""
     from pipeline.loading import DEFAULT_PIPELINE, load
 
     with user_errors():
         nlp = load(model or DEFAULT_PIPELINE)
-    lines = texts if texts else (line.rstrip("\n") for line in sys.stdin)
     classifiers = [name for name, pipe in nlp.pipeline if hasattr(pipe, "labels")]
-    for doc in nlp.pipe(lines, disable=[name for name in nlp.pipe_names if name not in classifiers]):
+    bad = False
+    inputs = ((text if problem is None else "", (number, text, problem)) for number, text, problem in input_lines(texts))
+    for doc, (number, text, problem) in nlp.pipe(inputs, as_tuples=True,
+                                                 disable=[name for name in nlp.pipe_names if name not in classifiers]):
+        if problem is not None:
+            bad = _echo_bad_line(number, text, problem, "not classified")
+            continue
         record = {"text": doc.text}
         for name in classifiers:
             labels = nlp.get_pipe(name).labels
             record[name] = max(labels, key=lambda label: doc.cats[label]) if len(doc) else None  # "" has no label
         record["cats"] = {label: round(score, 4) for label, score in doc.cats.items()}
         typer.echo(json.dumps(record, ensure_ascii=False))
+    if bad:
+        raise typer.Exit(1)
 
 
 @app.command("process")
@@ -406,7 +491,7 @@ def process_command(
                                                 "'-' or nothing: stdin."),
     out: Path = typer.Option(..., "--out", help="Output file: .jsonl, .csv or .parquet."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Output format if the suffix does not say: jsonl | csv | parquet."),
-    errors: Optional[Path] = typer.Option(None, "--errors", help="Errors file (default: OUT's stem + .errors.jsonl)."),
+    errors: Optional[Path] = typer.Option(None, "--errors", help="Errors file (default: OUT + .errors.jsonl, e.g. k.csv.errors.jsonl)."),
     model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc)."),
     text_field: str = typer.Option("text", help="The text field of JSONL / column of CSV and Parquet inputs."),
     paragraphs: bool = typer.Option(False, "--paragraphs", help="Text files: one document per blank-line-separated "
@@ -453,6 +538,14 @@ def process_command(
         typer.echo(f"  {count} x {reason}", err=True)
 
 
+def check_benchmark_generator(path: Path) -> None:
+    """Raise :class:`UsageError` unless ``path`` holds a Seq2Seq generator (whose decoding speed is measured)."""
+    from pipeline.generation.generator import LanguageModelGenerator, load_generator
+
+    if isinstance(load_generator(path), LanguageModelGenerator):
+        raise UsageError(f"{path}: decoding speed is measured for Seq2Seq generators, not language models")
+
+
 @app.command("benchmark")
 def benchmark_command(
     model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc)."),
@@ -467,7 +560,10 @@ def benchmark_command(
     from pipeline.benchmark import benchmark, generation_benchmark, process_benchmark
     from pipeline.loading import DEFAULT_PIPELINE
 
-    with user_errors(ValueError):
+    if generator and not batch:
+        with user_errors():
+            check_benchmark_generator(generator)
+    with user_errors():
         if batch:
             results = process_benchmark(model or DEFAULT_PIPELINE, n_process=n_process)
         elif generator:

@@ -24,3 +24,11 @@ class CorpusNotFoundError(KnbcError, FileNotFoundError):
 
 class ChecksumError(KnbcError):
     """A corpus file's SHA-256 does not match the sum shipped with it."""
+
+
+class UsageError(KnbcError, ValueError):
+    """A command-line option or argument out of range or unknown (a ``ValueError`` too, for older callers)."""
+
+
+class TextInputError(KnbcError, ValueError):
+    """A text the tokenizer cannot take: not a ``str``, or holding a lone surrogate (no UTF-8 for it)."""

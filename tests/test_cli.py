@@ -89,3 +89,40 @@ def test_generate_reads_a_file_or_says_why_not(tmp_path):
     (tmp_path / "bad.txt").write_bytes("京都".encode("euc_jp"))
     bad = runner.invoke(app, ["generate", "--file", str(tmp_path / "bad.txt")])
     assert bad.exit_code == 2 and "codec can't decode" in bad.output
+
+
+def test_classify_answers_the_good_lines_and_names_the_bad_ones():
+    import json
+
+    stdin = "京都の紅葉がきれいでした。\n".encode() + b"\xff\xfe bad\n" + "ラーメンがおいしい。\n".encode()
+    result = runner.invoke(app, ["classify"], input=stdin)
+    assert result.exit_code == 1, result.output
+    good, bad, last = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert good["theme"] == "京都観光" and last["theme"] == "グルメ"
+    assert bad["line"] == 2 and "invalid UTF-8" in bad["error"] and bad["input"] == "\\xff\\xfe bad"
+
+
+def test_generate_answers_the_good_lines_and_names_the_bad_ones():
+    import json
+
+    stdin = b"\xe4\xba\n" + "京都 紅葉 きれい\n".encode()
+    result = runner.invoke(app, ["generate", "--method", "greedy"], input=stdin)
+    assert result.exit_code == 1, result.output
+    bad, good = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert bad["line"] == 1 and "invalid UTF-8" in bad["error"] and "generated" not in bad
+    assert good["input"] == "京都 紅葉 きれい" and "紅葉" in good["generated"]
+
+
+def test_generate_names_an_unknown_theme_in_one_line():
+    result = runner.invoke(app, ["generate", "--model", "models/lm", "--theme", "野球", "今日は"])
+    assert result.exit_code == 2
+    assert "unknown theme '野球'; expected one of 携帯電話, 京都観光, スポーツ, グルメ" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_classify_reads_windows_line_ends_from_stdin():
+    import json
+
+    result = runner.invoke(app, ["classify"], input="京都の紅葉がきれいでした。\r\nラーメン\r\n".encode())
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["text"] for line in result.output.splitlines()] == ["京都の紅葉がきれいでした。", "ラーメン"]

@@ -219,7 +219,7 @@ def test_killed_half_way_then_resumed_gives_the_uninterrupted_output(tmp_path, c
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed after {done}" in resumed.stderr
     assert out.read_bytes() == expected.out.read_bytes()
-    assert (tmp_path / "out.errors.jsonl").read_bytes() == expected.errors_path.read_bytes()
+    assert (tmp_path / "out.jsonl.errors.jsonl").read_bytes() == expected.errors_path.read_bytes()
     assert not state.exists()
 
 
@@ -254,3 +254,71 @@ def test_resume_refuses_other_inputs(tmp_path):
         "results_bytes": 0, "errors_bytes": 0}), encoding="utf-8")
     with pytest.raises(OutputError, match="cannot resume"):
         _run([second], out, resume=True)
+
+
+@pytest.mark.parametrize("option, value", [("--chunk-size", "0"), ("--chunk-size", "-5"), ("--batch-size", "0"),
+                                           ("--torch-threads", "0"), ("--n-process", "-1")])
+def test_a_size_under_one_is_a_one_line_error_before_anything_is_written(tmp_path, option, value):
+    path = tmp_path / "in.txt"
+    path.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["process", str(path), "--out", str(tmp_path / "o.jsonl"), "--quiet",
+                                      option, value])
+    assert result.exit_code == 2, result.output
+    assert option in result.output and len(result.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]  # no output, no spools, no resume state
+
+
+
+def test_two_outputs_of_one_stem_keep_their_own_errors_files(tmp_path):
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text(f"{SENTENCES[0]}\n\n", encoding="utf-8")
+    second.write_text(f"{SENTENCES[1]}\n   \n", encoding="utf-8")
+    jsonl = _run([first], tmp_path / "k.jsonl")
+    kept = jsonl.errors_path.read_bytes()
+    csv = _run([second], tmp_path / "k.csv", overwrite=True)
+    assert (jsonl.errors_path.name, csv.errors_path.name) == ("k.jsonl.errors.jsonl", "k.csv.errors.jsonl")
+    assert jsonl.errors_path.read_bytes() == kept  # k.jsonl's errors are still k.jsonl's
+    assert [e["doc_id"] for e in _jsonl(csv.errors_path)] == [f"{second}:2"]
+
+
+def test_a_lone_surrogate_escape_goes_to_the_errors_file_and_the_run_goes_on(tmp_path):
+    path = tmp_path / "in.jsonl"
+    lines = ['{"text": "ok", "note": "\\udc80"}', '{"text": "\\ud800 京都"}', '{"text": "x", "\\udfff": 1}',
+             json.dumps({"text": SENTENCES[0], "emoji": "\U0001f600"}), '{"text": "\\ud83d\\ude00 ok"}']
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for out in (tmp_path / "out.jsonl", tmp_path / "out.csv", tmp_path / "out.parquet"):
+        summary = _run([path], out)
+        assert summary.written == 2 and summary.failed == 3
+    rows, errors = _jsonl(tmp_path / "out.jsonl"), _jsonl(summary.errors_path)
+    assert [r["doc_id"] for r in rows] == [f"{path}:4", f"{path}:5"] and rows[1]["text"] == "\U0001f600 ok"
+    assert [e["doc_id"] for e in errors] == [f"{path}:1", f"{path}:2", f"{path}:3"]
+    assert all("lone surrogate" in e["reason"] for e in errors)
+    assert [e["text"] for e in errors] == lines[:3]  # the line as read: the escape is kept, as text
+    assert "field(s) note" in errors[0]["reason"] and "field(s) text" in errors[1]["reason"]
+
+
+def test_resume_of_a_stdin_run_refuses_other_data_and_finishes_the_same(tmp_path, monkeypatch):
+    import importlib
+
+    process_module = importlib.import_module("pipeline.batch.process")
+    runner, out = CliRunner(), tmp_path / "out.jsonl"
+    command = ["process", "--out", str(out), "--quiet", "--chunk-size", "1"]
+    same = "\n".join(SENTENCES[:3]) + "\n"
+    expected = runner.invoke(app, ["process", "--out", str(tmp_path / "expected.jsonl"), "--quiet"], input=same)
+    assert expected.exit_code == 0, expected.output
+    merge, calls = process_module._merge, []
+
+    def interrupted_after_one_chunk(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return merge(*args)
+
+    monkeypatch.setattr(process_module, "_merge", interrupted_after_one_chunk)
+    assert runner.invoke(app, command, input=same).exit_code == 130
+    monkeypatch.setattr(process_module, "_merge", merge)
+    other = runner.invoke(app, command + ["--resume"], input="\n".join(SENTENCES[1:]) + "\n")
+    assert other.exit_code == 2 and "cannot resume" in other.output and "stdin" in other.output
+    resumed = runner.invoke(app, command + ["--resume"], input=same)
+    assert resumed.exit_code == 0, resumed.output
+    assert out.read_bytes() == (tmp_path / "expected.jsonl").read_bytes()

@@ -131,3 +131,45 @@ def test_save_pipeline_requires_the_same_minor_version(tmp_path):
     major, minor = __version__.split(".")[:2]
     requirements = srsly.read_json(tmp_path / "p" / "meta.json")["requirements"]
     assert requirements == ["other>=1", f"knbc-pipeline>={__version__},<{major}.{int(minor) + 1}"]
+
+
+def test_knbc_train_refuses_data_of_one_label_and_leaves_no_folder(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", [row for row in ROWS if row["label"] == "good"] * 3)
+    dev = write_jsonl(tmp_path / "dev.jsonl", ROWS)
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["train", str(tiny_config(tmp_path)), "--out", str(out), "--train", str(train),
+                                 "--dev", str(dev), "--max-epochs", "1", "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert f"{train}: a classifier needs at least two labels to learn, the training data has 1: ['good']" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_training_run_that_fails_leaves_no_folder_behind_but_keeps_an_existing_one(tmp_path, monkeypatch):
+    import pipeline.training.train as train_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug half-way through training")
+
+    monkeypatch.setattr(train_module, "train_component", broken)
+    train, dev = write_jsonl(tmp_path / "train.jsonl", ROWS), write_jsonl(tmp_path / "dev.jsonl", ROWS)
+    settings = train_module.TrainSettings(max_epochs=1)
+    for out in (tmp_path / "new", tmp_path / "existing"):
+        if out.name == "existing":
+            out.mkdir()
+            (out / "keep.txt").write_text("mine", encoding="utf-8")
+        with pytest.raises(RuntimeError, match="half-way"):
+            train_module.train_from_config(tiny_config(tmp_path), out, settings, train=train, dev=dev, progress=False)
+    assert not (tmp_path / "new").exists()
+    assert [p.name for p in (tmp_path / "existing").iterdir()] == ["keep.txt"]
+
+
+def test_assemble_takes_a_language_model_and_refuses_two_generators_of_one_task(tmp_path):
+    models = Path(__file__).resolve().parents[1] / "models"
+    result = runner.invoke(app, ["assemble", str(models / "theme"), str(models / "lm"), "--out", str(tmp_path / "lm")])
+    assert result.exit_code == 0, result.output
+    nlp = pipeline.load(tmp_path / "lm")
+    assert nlp.pipe_names == ["theme", "generator_lm"] and isinstance(nlp("京都の")._.generated, str)
+    twice = [str(models / "generator-keywords"), str(models / "generator-keywords")]
+    result = runner.invoke(app, ["assemble", *twice, "--out", str(tmp_path / "twice")])
+    assert result.exit_code == 2 and "'generator_keywords'" in result.output and "one generator per task" in result.output
+    assert not (tmp_path / "twice").exists()

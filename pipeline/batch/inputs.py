@@ -204,7 +204,28 @@ def _read_jsonl(name: str, stream: BinaryIO, text_field: str) -> Iterator[Record
         if not isinstance(value, dict):
             yield Failure(doc_id, f"expected a JSON object, found {type(value).__name__}", raw=text)
             continue
+        unencodable = [_escaped(str(key)) for key, item in value.items() if _holds_surrogates(key) or _holds_surrogates(item)]
+        if unencodable:
+            yield Failure(doc_id, f"a lone surrogate escape (e.g. \\udc80) in field(s) {', '.join(unencodable)}: "
+                          "not a character, UTF-8 cannot hold it (the line is kept as read)", raw=text)
+            continue
         yield _from_fields(doc_id, value, text_field)
+
+
+def _escaped(text: str) -> str:
+    """``text`` with anything UTF-8 cannot hold written as a backslash escape."""
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
+def _holds_surrogates(value) -> bool:
+    """Whether a JSON value holds a string with a lone surrogate (valid JSON, e.g. ``"\\ud800"``, not text)."""
+    if isinstance(value, str):
+        return any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_holds_surrogates(k) or _holds_surrogates(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_surrogates(item) for item in value)
+    return False
 
 
 def _from_fields(doc_id: str, fields: dict, text_field: str) -> Record | Failure:

@@ -37,8 +37,9 @@ def output_format(out: Path, fmt: Optional[str] = None) -> str:
 
 
 def default_errors_path(out: Path) -> Path:
-    """``out.errors.jsonl`` beside the output (for ``result.parquet``: ``result.errors.jsonl``)."""
-    return out.with_name(f"{out.stem}.errors.jsonl")
+    """``OUT.errors.jsonl`` beside the output (for ``result.parquet``: ``result.parquet.errors.jsonl``): the
+    whole name, suffix included, so that ``k.csv`` and ``k.jsonl`` never share (and overwrite) one errors file."""
+    return out.with_name(f"{out.name}.errors.jsonl")
 
 
 class OutputSpool:
@@ -50,6 +51,7 @@ class OutputSpool:
         self.errors_spool_path = out.with_name(f".{out.name}.errors.partial.jsonl")
         self.state_path = out.with_name(f".{out.name}.state.json")
         self.done = self.written = self.failed = 0
+        self.content: Optional[str] = ""  # digest of the input records done (None: a state file without one)
         self._results = self._errors = None
 
     def open(self, resume: bool, overwrite: bool) -> int:
@@ -61,6 +63,7 @@ class OutputSpool:
                 raise OutputError(f"{self.out}: cannot resume, the inputs or options differ from the interrupted "
                                   f"run ({', '.join(changed)}); use --overwrite to start again")
             self.done, self.written, self.failed = state["done"], state["written"], state["failed"]
+            self.content = state.get("content")
             self._results = _truncated(self.results_path, state["results_bytes"])
             self._errors = _truncated(self.errors_spool_path, state["errors_bytes"])
             return self.done
@@ -78,8 +81,9 @@ class OutputSpool:
         self._save_state()
         return 0
 
-    def add(self, n_records: int, rows: list[dict], errors: list[dict]) -> None:
-        """Append one chunk's rows and error rows, make them durable, then record the chunk as done."""
+    def add(self, n_records: int, rows: list[dict], errors: list[dict], content: str = "") -> None:
+        """Append one chunk's rows and error rows, make them durable, then record the chunk as done
+        (``content``: the digest of every input record done so far, checked by a resumed run)."""
         for stream, items in ((self._results, rows), (self._errors, errors)):
             stream.write(b"".join(_json_line(item) for item in items))
             stream.flush()
@@ -87,10 +91,12 @@ class OutputSpool:
         self.done += n_records
         self.written += len(rows)
         self.failed += len(errors)
+        self.content = content
         self._save_state()
 
     def _save_state(self) -> None:
         state = {"fingerprint": self.fingerprint, "done": self.done, "written": self.written, "failed": self.failed,
+                 "content": self.content,
                  "results_bytes": self._results.tell(), "errors_bytes": self._errors.tell()}
         temporary = self.state_path.with_name(self.state_path.name + ".tmp")
         temporary.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")

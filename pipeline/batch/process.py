@@ -8,7 +8,9 @@ in the errors file with its reason.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
@@ -19,7 +21,8 @@ from typing import Optional
 from pipeline.batch.annotate import AnnotateOptions, check_options
 from pipeline.batch.engines import check_engine, start_engine
 from pipeline.batch.inputs import STDIN, Failure, InputSpec, Record, read_inputs, resolve_inputs
-from pipeline.batch.output import OutputSpool, default_errors_path, output_format
+from pipeline.batch.output import OutputError, OutputSpool, default_errors_path, output_format
+from pipeline.errors import UsageError
 
 DEFAULT_CHUNK = 256
 
@@ -55,6 +58,7 @@ def process(inputs: Sequence[str], out: Path, options: AnnotateOptions, spec: In
     ``options`` into ``out`` (JSONL, CSV or Parquet); records that fail go to ``errors``."""
     started = time.perf_counter()
     out = Path(out)
+    check_sizes(options, chunk_size)
     check_engine(engine, n_process, scheduler)
     fmt = output_format(out, fmt)
     errors = Path(errors) if errors else default_errors_path(out)
@@ -66,6 +70,8 @@ def process(inputs: Sequence[str], out: Path, options: AnnotateOptions, spec: In
     summary = ProcessSummary(out, errors, records=done, resumed_from=done, engine=engine)
     runner = bar = None
     try:
+        entries = read_inputs(files, spec)
+        content = _skip_done(entries, done, chunk_size, spool.content, files, out)
         try:
             runner = start_engine(options, engine, n_process, scheduler)
         except BaseException:
@@ -74,10 +80,10 @@ def process(inputs: Sequence[str], out: Path, options: AnnotateOptions, spec: In
             raise
         summary.workers = runner.workers
         bar = _progress_bar(files, spec, done) if progress else None
-        entries = itertools.islice(read_inputs(files, spec), done, None)
         for chunk, results in _annotated_chunks(runner, entries, chunk_size):
             rows, failures = _merge(chunk, results)
-            spool.add(len(chunk), rows, [failure.row() for failure in failures])
+            content = _digest(content, chunk)
+            spool.add(len(chunk), rows, [failure.row() for failure in failures], content)
             summary.records += len(chunk)
             if not summary.first_chunk_records:
                 summary.first_chunk_seconds, summary.first_chunk_records = time.perf_counter() - started, len(chunk)
@@ -96,6 +102,15 @@ def process(inputs: Sequence[str], out: Path, options: AnnotateOptions, spec: In
     return summary
 
 
+def check_sizes(options: AnnotateOptions, chunk_size: int) -> None:
+    """Raise :class:`~pipeline.errors.UsageError` for a chunk size, batch size or torch thread count
+    under 1, before anything is written (a chunk of 0 records would end the run at once, "0 records")."""
+    for option, value in (("--chunk-size", chunk_size), ("--batch-size", options.batch_size),
+                          ("--torch-threads", options.torch_threads)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UsageError(f"{option} must be a whole number of at least 1, not {value!r}")
+
+
 def _fingerprint(files: list[tuple[str, str]], spec: InputSpec, options: AnnotateOptions, chunk_size: int) -> dict:
     """What must be the same for a resumed run to write what an uninterrupted one would."""
     sources = []
@@ -106,6 +121,31 @@ def _fingerprint(files: list[tuple[str, str]], spec: InputSpec, options: Annotat
             stat = None
         sources.append([name, fmt, stat.st_size if stat else None, stat.st_mtime_ns if stat else None])
     return {"inputs": sources, "reading": asdict(spec), "pipeline": asdict(options), "chunk_size": chunk_size}
+
+
+def _digest(previous: str, chunk: Sequence[Record | Failure]) -> str:
+    """The digest of every input record up to the end of ``chunk``, chained on the one before it."""
+    digest = hashlib.sha256(previous.encode("ascii"))
+    for entry in chunk:
+        digest.update(json.dumps([type(entry).__name__, asdict(entry)], default=str, sort_keys=True).encode("ascii"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _skip_done(entries: Iterator[Record | Failure], done: int, chunk_size: int, expected: Optional[str],
+               files: list[tuple[str, str]], out: Path) -> str:
+    """Read past the ``done`` records of an interrupted run, chunk by chunk as it read them, and check
+    that they are the records it read (stdin may bring other data; so may a file rewritten to the same
+    size and time); return their digest. Raises :class:`~pipeline.batch.output.OutputError` if not."""
+    content = ""
+    for start in range(0, done, chunk_size):
+        content = _digest(content, list(itertools.islice(entries, min(chunk_size, done - start))))
+    from_stdin = any(name == STDIN for name, _ in files)
+    if done and (content != expected if expected is not None else from_stdin):
+        source = "stdin" if from_stdin else "the inputs"
+        raise OutputError(f"{out}: cannot resume, the first {done} records read from {source} are not those of "
+                          "the interrupted run; give it the same data, or use --overwrite to start again")
+    return content
 
 
 def _annotated_chunks(runner, entries: Iterator[Record | Failure], chunk_size: int):

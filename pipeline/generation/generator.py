@@ -15,6 +15,7 @@ from pipeline.errors import KnbcError
 from pipeline.generation.batching import decode_ids, encode_sources
 from pipeline.generation.data import BOS, EOS, PAD, THEME_IDS, UNK, Vocabulary
 from pipeline.generation.train import LMOptions, Seq2SeqOptions, build_language_model, build_seq2seq
+from pipeline.loading import ModelError
 from pipeline.nn.decoding import beam_search, greedy, language_model_stepper, sample, seq2seq_stepper
 
 METHODS = ("greedy", "beam", "sample")
@@ -155,21 +156,53 @@ class LanguageModelGenerator:
         return path
 
 
+class GeneratorFolderError(ModelError, GenerationError):
+    """A generator folder with a file missing, truncated or corrupt: names the file (a ``ModelError``,
+    and a ``GenerationError`` as before)."""
+
+
 def load_generator(path: str | Path) -> Seq2SeqGenerator | LanguageModelGenerator:
-    """Load a generator saved by ``save``; a missing or broken folder is a clear error."""
+    """Load a generator saved by ``save``; a missing, truncated or corrupt file is a
+    :class:`GeneratorFolderError` naming it."""
     path = Path(path)
     for name in ("generator.json", "model.pt"):
         if not (path / name).is_file():
-            raise GenerationError(f"{path}: not a generator folder ({name} is missing)")
-    meta = json.loads((path / "generator.json").read_text(encoding="utf-8"))
-    vocab = Vocabulary.from_dict(meta["vocab"])
-    state = torch.load(path / "model.pt", weights_only=True)
-    if meta["kind"] == "lm":
-        options = LMOptions(**meta["options"])
-        model = build_language_model(vocab, options, pretrained=False)
+            raise GeneratorFolderError(f"{path}: not a generator folder ({name} is missing)")
+    meta = _read_meta(path / "generator.json")
+    try:
+        state = torch.load(path / "model.pt", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError, ... for a bad file
+        raise GeneratorFolderError(f"{path / 'model.pt'}: not a readable state_dict (truncated or corrupt?): "
+                                   f"{_first_line(err)}") from err
+    try:
+        vocab = Vocabulary.from_dict(meta["vocab"])
+        if meta["kind"] == "lm":
+            options = LMOptions(**meta["options"])
+            model = build_language_model(vocab, options, pretrained=False)
+        else:
+            options = Seq2SeqOptions(**meta["options"])
+            model = build_seq2seq(vocab, options, pretrained=False)
+            task = meta["task"]
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise GeneratorFolderError(f"{path / 'generator.json'}: not what a generator saves "
+                                   f"({type(err).__name__}: {_first_line(err)})") from err
+    try:
         model.load_state_dict(state)
-        return LanguageModelGenerator(model, vocab, options)
-    options = Seq2SeqOptions(**meta["options"])
-    model = build_seq2seq(vocab, options, pretrained=False)
-    model.load_state_dict(state)
-    return Seq2SeqGenerator(model, vocab, options, meta["task"])
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise GeneratorFolderError(f"{path / 'model.pt'}: does not fit {path / 'generator.json'}: "
+                                   f"{_first_line(err)}") from err
+    return LanguageModelGenerator(model, vocab, options) if meta["kind"] == "lm" else Seq2SeqGenerator(model, vocab, options, task)
+
+
+def _read_meta(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise GeneratorFolderError(f"{path}: not valid JSON (truncated or corrupt?): {err}") from err
+    if not isinstance(meta, dict):
+        raise GeneratorFolderError(f"{path}: expected a JSON object, found {type(meta).__name__}")
+    return meta
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [""])[0]

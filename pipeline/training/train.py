@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
@@ -51,8 +52,11 @@ def load_task_data(nlp, task: str | None, train: Path | None, dev: Path | None, 
         raise DataError("--train needs a --dev file too (early stopping selects the best epoch on it)")
     label_set = TASKS.get(task) if task else None
     train_examples = _user_examples(nlp, train, label_set)
-    if label_set is None:
-        label_set = sorted({k for eg in train_examples for k, v in eg.reference.cats.items() if v == 1.0})
+    found = sorted({k for eg in train_examples for k, v in eg.reference.cats.items() if v == 1.0})
+    if len(found) < 2:
+        raise DataError(f"{train}: a classifier needs at least two labels to learn, the training data has "
+                        f"{len(found)}: {found}")
+    label_set = label_set or found
     parts = [train_examples, _user_examples(nlp, dev, label_set)]
     parts.append(_user_examples(nlp, test, label_set) if test else [])
     return (*parts, {"source": "user files", "train": str(train), "dev": str(dev), "test": str(test) if test else None})
@@ -88,7 +92,28 @@ def train_from_config(
         task = component if component in TASKS else None
     train_ex, dev_ex, test_ex, data = load_task_data(nlp, task, train, dev, test)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with _removed_on_failure(out):
+        out.mkdir(parents=True, exist_ok=True)
+        return _train_and_save(nlp, component, task, train_ex, dev_ex, test_ex, data, out, settings, progress)
+
+
+@contextmanager
+def _removed_on_failure(out: Path):
+    """Remove ``out`` if the block fails and ``out`` did not exist before it (no empty or half-written
+    model folder is left behind; a folder that was there is left alone)."""
+    existed = out.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _train_and_save(nlp, component: str, task: str | None, train_ex: list[Example], dev_ex: list[Example],
+                    test_ex: list[Example], data: dict, out: Path, settings: TrainSettings,
+                    progress: bool) -> tuple[TrainResult, dict]:
+    """Train ``component``, score it on ``test_ex``, save the pipeline, metrics.json and train_log.jsonl."""
     result = train_component(nlp, component, train_ex, dev_ex, settings, log_path=out / "train_log.jsonl", progress=progress)
     test_scores = {}
     if test_ex:
@@ -113,7 +138,9 @@ def train_from_config(
 
 def assemble(model_dirs: Sequence[str | Path], out: str | Path, link: bool = False) -> Path:
     """One pipeline holding the components of several trained pipelines (e.g. theme + sentiment) and
-    generators (folders with a ``generator.json``, added as ``knbc_generator`` components named after their task).
+    generators (folders with a ``generator.json``, added as ``knbc_generator`` components named after their task:
+    ``generator_keywords``, ``generator_continuation``, ``generator_lm``). Two components of one name are a
+    :class:`DataError`.
 
     With ``link`` the pipeline refers to its sources instead of copying their weights: each
     component folder of ``out`` is a relative symlink to the folder it came from (``spacy.load`` and
@@ -129,7 +156,10 @@ def assemble(model_dirs: Sequence[str | Path], out: str | Path, link: bool = Fal
     for model_dir in model_dirs:
         if (Path(model_dir) / "generator.json").is_file():
             generator = load_generator(model_dir)
-            name = f"generator_{generator.task}"
+            name = f"generator_{getattr(generator, 'task', 'lm')}"  # a language model has no task
+            if name in nlp.pipe_names:
+                raise DataError(f"{model_dir}: a generator named {name!r} (from {origins[name]}) is already in "
+                                "the pipeline; assemble one generator per task")
             nlp.add_pipe("knbc_generator", name=name).set_generator(generator)
             sources[name], origins[name] = Path(model_dir), str(model_dir)
             continue
