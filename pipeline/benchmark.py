@@ -13,6 +13,7 @@ from typing import Sequence
 import torch
 
 from pipeline.corpus import shipped_corpus
+from pipeline.errors import UsageError
 from pipeline.loading import DEFAULT_PIPELINE, load
 
 
@@ -69,7 +70,7 @@ def generation_benchmark(model: str | Path, n_inputs: int = 100) -> dict:
 
     generator = load_generator(model)
     if not hasattr(generator, "task"):
-        raise ValueError(f"{model}: decoding speed is measured for Seq2Seq generators, not language models")
+        raise UsageError(f"{model}: decoding speed is measured for Seq2Seq generators, not language models")
     pairs = task_pairs(generator.task, "test")[:n_inputs]
     results = {"model": str(model), "task": generator.task, "inputs": len(pairs), "torch_threads": torch.get_num_threads()}
     for label, decoding in (("greedy", GREEDY), ("beam4", BEAM4)):

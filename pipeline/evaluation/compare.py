@@ -16,6 +16,7 @@ import torch
 
 from pipeline.corpus.records import SentenceRecord, shipped_corpus
 from pipeline.corpus.splits import Splits, load_splits
+from pipeline.errors import UsageError
 from pipeline.evaluation.metrics import classification_scores
 from pipeline.evaluation.models import (
     FAMILIES,
@@ -53,11 +54,11 @@ def compare(
     Returns the :class:`Comparison` read back from ``output_dir``.
     """
     if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
+        raise UsageError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
     models = list(models or MODELS)
     unknown = [m for m in models if m not in FAMILIES]
     if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; expected some of {list(MODELS)}")
+        raise UsageError(f"unknown model(s) {unknown}; expected some of {list(MODELS)}")
     settings, rnn_options = split_hyperparams(hyperparams)
     sentences = shipped_corpus().sentences if sentences is None else sentences
     splits = load_splits() if splits is None else splits

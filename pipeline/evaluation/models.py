@@ -32,6 +32,7 @@ from thinc.api import Config
 
 import pipeline.components  # noqa: F401  (registers knbc_textcat)
 from pipeline.components.architectures import build_rnn_classifier
+from pipeline.errors import UsageError
 from pipeline.evaluation.baselines import (
     Classifier,
     MajorityClass,
@@ -136,7 +137,7 @@ def split_hyperparams(hyperparams: Mapping[str, Any] | None = None) -> tuple[Tra
     merged = {**DEFAULT_HYPERPARAMS, **(hyperparams or {})}
     unknown = set(merged) - TRAIN_KEYS - RNN_KEYS
     if unknown:
-        raise ValueError(f"unknown hyperparameters {sorted(unknown)}; expected some of {sorted(TRAIN_KEYS | RNN_KEYS)}")
+        raise UsageError(f"unknown hyperparameters {sorted(unknown)}; expected some of {sorted(TRAIN_KEYS | RNN_KEYS)}")
     settings = TrainSettings(**{k: v for k, v in merged.items() if k in TRAIN_KEYS})
     return settings, {k: v for k, v in merged.items() if k in RNN_KEYS}
 
@@ -144,7 +145,7 @@ def split_hyperparams(hyperparams: Mapping[str, Any] | None = None) -> tuple[Tra
 def build_model(name: str, labels: Sequence[str], hyperparams: Mapping[str, Any] | None = None) -> Classifier:
     """An untrained model of one of :data:`MODELS` over ``labels``."""
     if name not in FAMILIES:
-        raise ValueError(f"unknown model {name!r}; expected some of {list(MODELS)}")
+        raise UsageError(f"unknown model {name!r}; expected some of {list(MODELS)}")
     if name == "majority":
         return MajorityClass(labels)
     if name == "tfidf_lr":

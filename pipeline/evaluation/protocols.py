@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from pipeline.corpus.records import SentenceRecord
 from pipeline.corpus.splits import N_FOLDS, PEER_SEEDS, Splits
+from pipeline.errors import UsageError
 
 PROTOCOLS = ("cv5", "peer", "split")
 DEV_FRACTION = 0.1
@@ -72,9 +73,9 @@ def protocol_runs(
 ) -> list[Run]:
     """The runs of ``protocol`` over ``sentences``: all of them, or the first ``runs`` folds / seeds."""
     if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; expected one of {list(PROTOCOLS)}")
+        raise UsageError(f"unknown protocol {protocol!r}; expected one of {list(PROTOCOLS)}")
     if runs is not None and runs < 1:
-        raise ValueError(f"runs must be >= 1, got {runs}")
+        raise UsageError(f"runs must be >= 1, got {runs}")
     sentences = list(sentences)
     if protocol == "split":
         return [Run("split", *(splits.select(sentences, name) for name in ("train", "dev", "test")))]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.corpus import shipped_corpus
 from pipeline.corpus.splits import load_splits
+from pipeline.errors import UsageError
 from pipeline.generation.data import Pair, Vocabulary, continuation_pairs, keyword_pairs
 from pipeline.generation.generator import LanguageModelGenerator, Seq2SeqGenerator
 from pipeline.generation.train import (
@@ -44,7 +45,7 @@ def task_pairs(task: str, split: str) -> list[Pair]:
         return keyword_pairs(records, docs)
     if task == "continuation":
         return continuation_pairs(records, docs)
-    raise ValueError(f"unknown Seq2Seq task {task!r}; expected keywords or continuation")
+    raise UsageError(f"unknown Seq2Seq task {task!r}; expected keywords or continuation")
 
 
 def split_articles(split: str) -> tuple[list[list[list[str]]], list[str]]:

@@ -18,7 +18,7 @@ from spacy.util import registry
 
 from pipeline.corpus.export import SENTIMENT_LABELS, THEME_LABELS
 from pipeline.corpus.records import SentenceRecord
-from pipeline.errors import KnbcError
+from pipeline.errors import KnbcError, UsageError
 
 TASKS: dict[str, tuple[str, ...]] = {"theme": THEME_LABELS, "sentiment": SENTIMENT_LABELS}
 
@@ -30,7 +30,7 @@ class DataError(KnbcError, ValueError):
 def record_label(record: SentenceRecord, task: str) -> str:
     """A KNBC sentence's gold label for ``task`` ('theme' or 'sentiment')."""
     if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
+        raise UsageError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
     return record.theme if task == "theme" else record.sentiment
 
 
@@ -122,7 +122,7 @@ def docbin_examples(nlp: Language, path: str | Path, label_set: Sequence[str] | 
 def create_task_corpus(path: str, task: str):
     """A spaCy corpus reader for configs: a KNBC DocBin with ``doc.cats`` cut to one task's labels."""
     if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
+        raise UsageError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
 
     def read(nlp: Language):
         return iter(docbin_examples(nlp, path, TASKS[task]))
