@@ -341,7 +341,8 @@ def generate_command(
     import sys
     import warnings
 
-    from pipeline.generation.data import keywords, theme_token
+    from pipeline.components.generator import continuation_tokens
+    from pipeline.generation.data import keywords
     from pipeline.generation.generator import Decoding, LanguageModelGenerator, load_generator
     from pipeline.ginza import blank_japanese
 
@@ -365,7 +366,7 @@ def generate_command(
                 source = keywords(doc)
                 result = generator.generate(source, decoding) if source else None
             else:
-                result = generator.generate(([theme_token(theme)] if theme else []) + tokens, decoding)
+                result = generator.generate(continuation_tokens(tokens, theme, generator.options.max_source), decoding)
         record = {"input": text, "generated": result.text if result else ""}
         if result is None:
             record["note"] = "no content words to generate from"

@@ -155,3 +155,64 @@ def test_scoring_leaves_the_model_in_its_mode_so_decoding_stays_deterministic(tr
         lm.train(training)
         first = lm_nll(lm, streams, 2, 4)
         assert lm.training is training and lm_nll(lm, streams, 2, 4) == first
+
+
+class CountingGenerator:
+    """A generator stand-in that counts its calls and passes them on."""
+
+    def __init__(self, generator):
+        self.generator, self.calls = generator, 0
+
+    def __getattr__(self, name):
+        return getattr(self.generator, name)
+
+    def generate(self, *args, **kwargs):
+        self.calls += 1
+        return self.generator.generate(*args, **kwargs)
+
+
+def test_generation_runs_only_when_generated_is_read_and_once_per_doc(trained):
+    generator, _ = trained
+    counting = CountingGenerator(generator)
+    nlp = blank_japanese()
+    nlp.add_pipe("knbc_generator", config={"method": "greedy"}).set_generator(counting)
+    docs = list(nlp.pipe(["京都 紅葉 きれい", "ラーメン おいしい", "野球 試合"]))
+    assert counting.calls == 0
+    assert docs[0]._.generated == "京都の紅葉がきれいでした。"
+    assert docs[0]._.attention["source"] == ["京都", "紅葉", "きれい"]
+    assert counting.calls == 1  # the attention came with the text, and both are cached
+
+    eager = blank_japanese()
+    eager.add_pipe("knbc_generator", config={"method": "greedy", "lazy": False}).set_generator(counting)
+    eager_docs = list(eager.pipe(["京都 紅葉 きれい", "ラーメン おいしい"]))
+    assert counting.calls == 3
+    assert [d._.generated for d in eager_docs] == [docs[0]._.generated, docs[1]._.generated]
+
+
+def test_lazily_generated_text_survives_serialisation_of_the_doc(trained):
+    import pickle
+
+    from spacy.tokens import Doc
+
+    generator, _ = trained
+    nlp = blank_japanese()
+    nlp.add_pipe("knbc_generator", config={"method": "greedy"}).set_generator(generator)
+    doc = nlp("京都 紅葉 きれい")
+    for copy in (pickle.loads(pickle.dumps(doc)), Doc(nlp.vocab).from_bytes(doc.to_bytes())):
+        assert copy._.generated == "京都の紅葉がきれいでした。"  # not generated yet: the copy asks the component
+    read = nlp("京都 紅葉 きれい")
+    assert read._.generated and Doc(nlp.vocab).from_bytes(read.to_bytes())._.generated == read._.generated
+    assert blank_japanese()("京都")._.generated is None  # no generator ran on it
+
+
+def test_continuation_source_is_the_last_sentence_of_the_text():
+    from pipeline.components.generator import continuation_source
+
+    nlp = blank_japanese()
+    doc = nlp("携帯を買った話。昨日は京都に行った。\n紅葉がとてもきれいだった")
+    doc.cats = {"携帯電話": 0.1, "京都観光": 0.9}
+    assert continuation_source(doc) == ["<京都観光>"] + [t.text for t in nlp("紅葉がとてもきれいだった")]
+    two_sentences = nlp("携帯を買った話。昨日は京都に行った！")
+    assert continuation_source(two_sentences) == [t.text for t in nlp("昨日は京都に行った！")]
+    assert continuation_source(doc, max_tokens=3) == ["<京都観光>"] + [t.text for t in nlp("紅葉がとてもきれいだった")][-2:]
+    assert continuation_source(nlp("")) == []
