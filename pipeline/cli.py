@@ -1,5 +1,5 @@
 """The ``knbc`` command line: ``corpus ...``, ``train``, ``assemble``, ``evaluate``, ``report``, ``classify``,
-``process``, ``generate``, ``benchmark``."""
+``process``, ``generate``, ``similar``, ``benchmark``."""
 
 from __future__ import annotations
 
@@ -373,6 +373,20 @@ def generate_command(
         if caught:
             record["note"] = str(caught[0].message)
         typer.echo(json.dumps(record, ensure_ascii=False))
+
+
+@app.command("similar")
+def similar_command(
+    word: str = typer.Argument(..., help="A word (looked up by its text, then its lemma, then its normalized form)."),
+    top: int = typer.Option(10, "--top", help="How many nearest words."),
+) -> None:
+    """The words nearest to WORD in ja_ginza's vectors, by cosine: one "word<TAB>score" line each, best first."""
+    from pipeline.components.vectors import nearest_words
+
+    with user_errors(ValueError):
+        neighbours = nearest_words().similar(word, top)
+    for neighbour, score in neighbours:
+        typer.echo(f"{neighbour}\t{score:.2f}")
 
 
 @app.command("classify")

@@ -33,6 +33,8 @@ from spacy.attrs import LEMMA, NORM, ORTH
 from spacy.tokens import Doc, Token
 from spacy.vocab import Vocab
 
+from pipeline.errors import KnbcError
+
 PAD_ID = 0  # TokenVocab id of padding positions
 UNK_ID = 1  # TokenVocab id of tokens outside the vocabulary
 PAD_KEY = "<pad>"
@@ -360,3 +362,50 @@ def vectors_table(vocab: Vocab) -> torch.Tensor:
 
     data = np.array(to_numpy(vocab.vectors.data), dtype=np.float32, copy=True)  # (rows, dim)
     return torch.from_numpy(data)
+
+
+class UnknownWordError(KnbcError, ValueError):
+    """A word that finds no vector by its text, lemma or norm."""
+
+
+class NearestWords:
+    """The words nearest to a word by cosine over a vector table (``pipeline.similar``, ``knbc similar``).
+
+    ja_ginza's table has 20,000 rows but 480k keys: its pruning mapped every dropped word onto the
+    row of its nearest kept word. A row is therefore named by its first key, the word whose vector
+    it is (テスト, not テスト結果), and the query's own row is never among its neighbours.
+    """
+
+    def __init__(self, vocab: Vocab):
+        self.lookup = VectorLookup(vocab)
+        data = np.asarray(vocab.vectors.data, dtype=np.float32)  # (rows, dim)
+        norms = np.linalg.norm(data, axis=1, keepdims=True)  # (rows, 1)
+        self.unit = data / np.where(norms == 0, 1.0, norms)  # (rows, dim), unit rows (zero rows stay zero)
+        self.names: list[str | None] = [None] * data.shape[0]
+        for key, row in vocab.vectors.key2row.items():  # kept words come before the words pruned onto them
+            if self.names[row] is None:
+                self.names[row] = vocab.strings[key]
+
+    def row(self, word: str, tokenizer: Callable[[str], Doc] | None = None) -> int:
+        """The vector row of ``word``: its text, else (tokenized as one token) its lemma, then its norm."""
+        row = self.lookup.string_row(word.strip())
+        if row == NO_VECTOR and tokenizer is not None and word.strip():
+            tokens = [t.text for t in tokenizer(word.strip()) if not t.is_space]
+            if len(tokens) > 1:
+                raise UnknownWordError(f"{word!r}: no vector for it, and it is {len(tokens)} tokens "
+                                       f"({' '.join(tokens)}); give one of them")
+            row = self.lookup.row(tokenizer(word.strip())[0])
+        if row == NO_VECTOR:
+            raise UnknownWordError(f"{word!r}: no vector for this word (by its text, lemma or normalized form)")
+        return row
+
+    def similar(self, word: str, top: int = 10, tokenizer: Callable[[str], Doc] | None = None) -> list[tuple[str, float]]:
+        """The ``top`` words nearest to ``word`` as ``(word, cosine)``, best first, one per row."""
+        if top < 1:
+            raise ValueError(f"top must be >= 1, not {top}")
+        row = self.row(word, tokenizer)
+        scores = self.unit @ self.unit[row]  # (rows,)
+        scores[row] = -np.inf  # the query's own row (and the words pruned onto it)
+        best = np.argpartition(-scores, min(top, len(scores) - 1))[:top]
+        best = best[np.argsort(-scores[best])]
+        return [(self.names[i], round(float(scores[i]), 4)) for i in best if self.names[i] is not None]

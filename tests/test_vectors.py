@@ -37,3 +37,32 @@ def test_a_token_without_any_vector_reads_zeros(nlp):
     token = nlp("ｑｚｘｑｚｘｗｖ")[0]
     assert not token.has_vector and token._.vector_source is None
     assert not numpy.abs(token.vector).any() and token.similarity(nlp("試験")[0]) == 0.0
+
+
+def test_nearest_words_name_one_word_per_row_and_leave_out_the_query():
+    import pipeline
+
+    neighbours = pipeline.similar("テスト", top=8)
+    words = [word for word, _ in neighbours]
+    scores = [score for _, score in neighbours]
+    assert len(set(words)) == 8 and "テスト" not in words and "テスト結果" not in words  # its row's other keys
+    assert "試験" in words and scores == sorted(scores, reverse=True) and 0 < scores[-1] <= scores[0] < 1
+    assert pipeline.similar("焼き肉", top=3) == pipeline.similar("焼肉", top=3)  # 焼肉 found by its norm
+
+
+def test_similar_command_prints_word_and_score_or_one_line_for_an_unknown_word():
+    from typer.testing import CliRunner
+
+    import pipeline
+    from pipeline.cli import app
+    from pipeline.features import UnknownWordError
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["similar", "ケータイ", "--top", "3"])
+    assert result.exit_code == 0
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert len(lines) == 3 and lines[0][0] == "携帯電話" and float(lines[0][1]) > float(lines[2][1])
+    unknown = runner.invoke(app, ["similar", "ｑｚｘｑｚｘｗｖ"])
+    assert unknown.exit_code == 2 and len(unknown.output.strip().splitlines()) == 1
+    with pytest.raises(UnknownWordError, match="2 tokens"):
+        pipeline.similar("おいしかった")

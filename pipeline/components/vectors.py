@@ -14,12 +14,14 @@ gets them again from ``nlp.get_pipe("knbc_vectors")(doc)``.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
-from pipeline.features import LOOKUP_FIELDS, NO_VECTOR, VectorLookup
-from pipeline.ginza import ginza_vocab
+from pipeline.features import LOOKUP_FIELDS, NO_VECTOR, NearestWords, VectorLookup
+from pipeline.ginza import blank_japanese, ginza_vocab
 
 SOURCE_HOOK = "knbc_vector_source"  # doc.user_token_hooks: which lookup stage found a token's vector
 
@@ -108,3 +110,20 @@ class VectorHooks:
 def make_knbc_vectors(nlp: Language, name: str) -> VectorHooks:
     """Create a ``knbc_vectors`` component (see :class:`VectorHooks`)."""
     return VectorHooks(name)
+
+
+class _NearestGinzaWords(NearestWords):
+    """:class:`NearestWords` over ja_ginza's table, querying through GiNZA's tokenizer."""
+
+    def __init__(self):
+        super().__init__(ginza_vocab())
+        self.tokenizer = blank_japanese().tokenizer
+
+    def similar(self, word: str, top: int = 10, tokenizer=None) -> list[tuple[str, float]]:
+        return super().similar(word, top, tokenizer or self.tokenizer)
+
+
+@lru_cache(maxsize=1)
+def nearest_words() -> NearestWords:
+    """Nearest-word search over ja_ginza's vectors (built once per process)."""
+    return _NearestGinzaWords()
