@@ -21,6 +21,8 @@ and torch tensors. Conventions of a :class:`FeatureBatch`:
 
 from __future__ import annotations
 
+import hashlib
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -409,3 +411,39 @@ class NearestWords:
         best = np.argpartition(-scores, min(top, len(scores) - 1))[:top]
         best = best[np.argsort(-scores[best])]
         return [(self.names[i], round(float(scores[i]), 4)) for i in best if self.names[i] is not None]
+
+
+FINGERPRINT_ROWS = 1000  # rows of a vector table hashed into its record (with its shape): cheap, and any retrained or other table differs
+
+
+class VectorsMismatchError(KnbcError):
+    """A model trained with other static vectors than the ones installed."""
+
+
+def vectors_record(vocab: Vocab, package: str | None = None, version: str | None = None) -> dict[str, Any]:
+    """What identifies the vector table of ``vocab``: its name, the package and version it came from,
+    its shape and the SHA-256 of its shape and first :data:`FINGERPRINT_ROWS` rows (float32)."""
+    from thinc.api import to_numpy
+
+    shape = [int(n) for n in vocab.vectors.data.shape]
+    head = np.ascontiguousarray(to_numpy(vocab.vectors.data[:FINGERPRINT_ROWS]), dtype=np.float32)
+    digest = hashlib.sha256(np.asarray(shape, dtype=np.int64).tobytes() + head.tobytes()).hexdigest()
+    return {"name": vocab.vectors.name, "package": package, "version": version, "shape": shape,
+            "rows_hashed": FINGERPRINT_ROWS, "sha256": digest}
+
+
+def _describe(record: dict[str, Any]) -> str:
+    shape = "x".join(str(n) for n in record.get("shape", []))
+    return f"{record.get('package') or record.get('name')} {record.get('version')} ({shape}, sha256 {record.get('sha256', '')[:12]})"
+
+
+def check_vectors_record(saved: dict[str, Any] | None, installed: dict[str, Any], where: str) -> None:
+    """Raise :class:`VectorsMismatchError` when a model's ``saved`` record names another table than
+    the ``installed`` one (shape or hash); warn when the model has no record (saved before records)."""
+    if saved is None:
+        warnings.warn(f"{where}: no record of the vectors it was trained with; using the installed "
+                      f"{_describe(installed)} unchecked", stacklevel=3)
+        return
+    if list(saved.get("shape", [])) != installed["shape"] or saved.get("sha256") != installed["sha256"]:
+        raise VectorsMismatchError(f"{where}: trained with the vectors of {_describe(saved)}, but {_describe(installed)} "
+                                   f"is installed; install the same version or retrain")

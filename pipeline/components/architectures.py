@@ -10,8 +10,8 @@ from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, Softmax_v2, chain
 from thinc.types import Floats2d
 
-from pipeline.features import FeatureBatch, FeatureExtractor, HashedTokenIds, vectors_table
-from pipeline.ginza import ginza_vocab
+from pipeline.features import FeatureBatch, FeatureExtractor, HashedTokenIds, vectors_record, vectors_table
+from pipeline.ginza import GINZA_MODEL, ginza_vocab
 from pipeline.nn.text_encoder import RecurrentTextEncoder
 
 
@@ -22,6 +22,15 @@ def doc_featurizer(n_buckets: int, max_length: int) -> Model[List[Doc], FeatureB
     then lemma, then normalized form; each Doc keeps its first ``max_length`` tokens.
     """
     return Model("knbc_featurize", _featurize, attrs={"n_buckets": n_buckets, "max_length": max_length})
+
+
+@lru_cache(maxsize=1)
+def ginza_vectors_record() -> dict:
+    """The record (name, package version, shape, hash) of the installed ja_ginza vectors the classifiers read."""
+    from spacy.util import get_model_meta, get_package_path
+
+    version = get_model_meta(get_package_path(GINZA_MODEL)).get("version")
+    return vectors_record(ginza_vocab(), GINZA_MODEL, version)
 
 
 @lru_cache(maxsize=None)
