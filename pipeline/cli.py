@@ -473,9 +473,12 @@ def benchmark_command(
     generator: Optional[Path] = typer.Option(None, "--generator", help="Instead: decoding speed of this generator."),
     batch: bool = typer.Option(False, "--process", help="Instead: documents/s of `knbc process` for each engine."),
     n_process: int = typer.Option(2, "--n-process", help="Workers for the multi-process and Dask runs (--process)."),
+    busy: bool = typer.Option(False, "--busy", help="Also measure latency while other processes burn the CPU."),
+    busy_processes: int = typer.Option(1, "--busy-processes", help="How many CPU-burning processes --busy starts."),
 ) -> None:
-    """Sentences/s of tokenizer + classifiers against the tokenizer alone on the KNBC sentences, latency, memory;
-    or, with --generator, greedy and beam-4 decoding speed; or, with --process, `knbc process` per engine."""
+    """Sentences/s of the pipeline pipeline.load() gives (nlp.pipe, default settings) against its tokenizer alone
+    on the KNBC sentences, latency (idle, and with --busy under load), memory; or, with --generator, greedy and
+    beam-4 decoding speed; or, with --process, `knbc process` per engine."""
     from pipeline.benchmark import benchmark, generation_benchmark, process_benchmark
     from pipeline.loading import DEFAULT_PIPELINE
 
@@ -485,7 +488,7 @@ def benchmark_command(
         elif generator:
             results = generation_benchmark(generator)
         else:
-            results = benchmark(model or DEFAULT_PIPELINE, repeats=repeats)
+            results = benchmark(model or DEFAULT_PIPELINE, repeats=repeats, busy=busy_processes if busy else 0)
     for key, value in results.items():
         typer.echo(f"{key:>28}: {value}")
     if out:
