@@ -469,7 +469,7 @@ def process_command(
 def benchmark_command(
     model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the results to this JSON file."),
-    repeats: int = typer.Option(3, help="Timed runs of each pipeline; the best counts."),
+    repeats: int = typer.Option(5, help="Timed runs of each pipeline, taken in turns; the best counts."),
     generator: Optional[Path] = typer.Option(None, "--generator", help="Instead: decoding speed of this generator."),
     batch: bool = typer.Option(False, "--process", help="Instead: documents/s of `knbc process` for each engine."),
     n_process: int = typer.Option(2, "--n-process", help="Workers for the multi-process and Dask runs (--process)."),
