@@ -294,3 +294,14 @@ def test_a_saved_classifier_records_its_vectors_and_refuses_other_ones(trained, 
     with pytest.warns(UserWarning, match="no record of the vectors"):
         older = spacy.load(tmp_path / "model")
     assert older("京都の紅葉").cats == pytest.approx(expected, abs=1e-6)
+
+
+def test_classifiers_sharing_features_in_one_pipeline_score_each_doc_as_alone(trained, tmp_path):
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    both = spacy.load(tmp_path / "model")
+    both.add_pipe("theme", name="theme_again", source=spacy.load(tmp_path / "model"))
+    texts = [text for text, _ in PAIRS] * 30 + ["", "京都"]
+    alone = [nlp(text).cats for text in texts]
+    for doc, expected in zip(both.pipe(texts, batch_size=50), alone):
+        assert doc.cats == pytest.approx(expected, abs=1e-6)  # the second classifier read the first's features

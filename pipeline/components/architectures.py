@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from functools import lru_cache
 from typing import List, Optional
 
@@ -40,9 +41,25 @@ def _feature_extractor(n_buckets: int) -> FeatureExtractor:
 
 # Layer functions live at module level (no closures), so that a pipeline pickles: spaCy pickles it
 # for ``nlp.pipe(n_process=N)`` wherever processes are spawned rather than forked.
+SHARED_FEATURE_GROUPS = 64  # featurized groups of Docs kept for the next classifier (a 1000-Doc batch is 16)
+_PREDICTED: "OrderedDict[tuple, tuple]" = OrderedDict()  # key -> (Docs, FeatureBatch), oldest first
+
+
 def _featurize(model: Model, docs: List[Doc], is_train: bool):
-    extractor = _feature_extractor(model.attrs["n_buckets"])
-    return extractor.batch(docs, max_length=model.attrs["max_length"]), _no_input_gradient
+    n_buckets, max_length = model.attrs["n_buckets"], model.attrs["max_length"]
+    if is_train:
+        return _feature_extractor(n_buckets).batch(docs, max_length=max_length), _no_input_gradient
+    # Classifiers with the same featurizer settings in one pipeline (theme, sentiment) predict on the same
+    # groups of Docs in turn: the second reuses the first's features. The cache keeps those Docs alive, so
+    # that their ids cannot pass to other Docs while it holds them.
+    key = (n_buckets, max_length, tuple(map(id, docs)), tuple(map(len, docs)))
+    if key in _PREDICTED:
+        return _PREDICTED.pop(key)[1], _no_input_gradient  # read once: two classifiers is the usual case
+    batch = _feature_extractor(n_buckets).batch(docs, max_length=max_length)
+    _PREDICTED[key] = (list(docs), batch)
+    while len(_PREDICTED) > SHARED_FEATURE_GROUPS:
+        _PREDICTED.popitem(last=False)
+    return batch, _no_input_gradient
 
 
 def _no_input_gradient(d_output) -> list:
