@@ -216,3 +216,44 @@ def test_continuation_source_is_the_last_sentence_of_the_text():
     assert continuation_source(two_sentences) == [t.text for t in nlp("昨日は京都に行った！")]
     assert continuation_source(doc, max_tokens=3) == ["<京都観光>"] + [t.text for t in nlp("紅葉がとてもきれいだった")][-2:]
     assert continuation_source(nlp("")) == []
+
+
+GENERATE_N_PROCESS_SCRIPT = """
+import json, multiprocessing, sys
+import spacy
+if __name__ == "__main__":
+    nlp = spacy.load(sys.argv[1])
+    texts = json.loads(sys.argv[2]) * 4
+    single = [doc._.generated for doc in nlp.pipe(texts)]
+    for method in ("fork", "spawn"):
+        multiprocessing.set_start_method(method, force=True)
+        for lazy in (True, False):
+            nlp.get_pipe("knbc_generator").lazy = lazy
+            assert [doc._.generated for doc in nlp.pipe(texts, n_process=2, batch_size=2)] == single, (method, lazy)
+        print(method, "ok", flush=True)
+"""
+
+
+def test_generated_text_comes_back_from_worker_processes_lazy_or_eager(trained, tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    generator, _ = trained
+    nlp = blank_japanese()
+    nlp.add_pipe("knbc_generator", config={"method": "greedy"}).set_generator(generator)
+    nlp.to_disk(tmp_path / "model")
+    script = tmp_path / "generate_n_process.py"
+    script.write_text(GENERATE_N_PROCESS_SCRIPT, encoding="utf-8")
+    texts = json.dumps(["京都 紅葉 きれい", "ラーメン おいしい"], ensure_ascii=False)
+    run = subprocess.Popen([sys.executable, str(script), str(tmp_path / "model"), texts],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:  # a deadlocked worker must fail the test, not hang the suite
+        stdout, stderr = run.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)
+        pytest.fail(f"nlp.pipe(n_process=2) hung; it printed: {run.communicate()[0]!r}")
+    assert run.returncode == 0, stderr[-3000:]
+    assert stdout.split() == ["fork", "ok", "spawn", "ok"]
