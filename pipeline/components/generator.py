@@ -2,8 +2,8 @@
 
 - ``task = "keywords"``: the Doc's content words (nouns, verbs, adjectives as lemmas) → a blog sentence.
   ``nlp("京都 紅葉 きれい")._.generated`` is a sentence.
-- ``task = "continuation"``: the Doc's tokens (with its theme, from ``doc.cats`` when a theme
-  classifier ran first) → the next sentence.
+- ``task = "continuation"``: the Doc's last sentence (with its theme, from ``doc.cats`` when a theme
+  classifier ran first) → the next sentence: a whole post is continued at its end, not after its title.
 
 - a language model (``models/lm``): continues the Doc's text in its theme (``doc.cats`` when a
   theme classifier ran first, else ``default_theme``); ``doc._.attention`` is then None.
@@ -17,7 +17,7 @@ reference to itself on the Doc, and the generator runs the first time ``doc._.ge
 ``doc._.attention`` is read, its result cached in ``doc.user_data``. A Doc nobody asks costs
 nothing, so ``nlp.pipe`` runs at the classifiers' speed. The reference is the component itself in
 ``doc.user_hooks`` (which keeps it alive as long as the Doc) and its ``key`` string in
-``doc.user_data`` (what survives ``to_bytes``, DocBin and ``nlp.pipe(n_process=N)``, resolved in
+``doc.user_data`` (what survives ``to_bytes``, a DocBin with user data and ``nlp.pipe(n_process=N)``, resolved in
 this process's registry of live components); a Doc whose component is gone reads None.
 ``lazy = false`` generates in ``__call__``, e.g. to generate inside ``nlp.pipe``'s worker processes.
 """
@@ -36,7 +36,7 @@ from pipeline.corpus.export import THEME_LABELS
 from pipeline.generation.data import keywords, theme_token
 from pipeline.generation.generator import Decoding, LanguageModelGenerator, Seq2SeqGenerator, load_generator
 
-REF_KEY = "knbc_generator"  # doc.user_data: the key of the component that generates for this Doc
+REF_KEY = "knbc_generator"  # doc.user_data: that component's key; doc.user_hooks: the component
 RESULT_KEY = "knbc_generated"  # doc.user_data: the cached (generated, attention) of that Doc
 SENTENCE_ENDS = frozenset("。！？!?")
 _COMPONENTS: "weakref.WeakValueDictionary[str, GeneratorComponent]" = weakref.WeakValueDictionary()
