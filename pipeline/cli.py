@@ -345,10 +345,12 @@ def generate_command(
     from pipeline.generation.data import keywords
     from pipeline.generation.generator import Decoding, LanguageModelGenerator, load_generator
     from pipeline.ginza import blank_japanese
+    from pipeline.loading import set_torch_threads
 
     decoding = Decoding(method, beam_size, max_length, length_penalty, temperature, top_k, top_p, seed)
     with user_errors():
         decoding.check()
+        set_torch_threads()  # as pipeline.load(): one thread unless KNBC_TORCH_THREADS says otherwise
         generator = load_generator(model)
     tokenizer = blank_japanese().tokenizer
     if input_file is not None:

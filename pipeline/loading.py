@@ -84,6 +84,16 @@ def torch_threads_setting(torch_threads: int | None = None) -> int:
     return torch_threads
 
 
+def set_torch_threads(torch_threads: int | None = None) -> int:
+    """``torch.set_num_threads`` with :func:`torch_threads_setting`'s count (nothing for 0); returns the count."""
+    threads = torch_threads_setting(torch_threads)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return threads
+
+
 def _add_vectors(nlp: Language, exclude: Iterable[str], disable: Iterable[str]) -> None:
     """Put ``knbc_vectors`` (ja_ginza vectors on every Doc, see components/vectors.py) first, unless the
     pipeline has it already or it is excluded; disabled when ``disable`` names it."""
@@ -110,11 +120,7 @@ def load(path: str | Path = DEFAULT_PIPELINE, *, exclude: Iterable[str] = (), di
     one thread is the fastest for these small recurrent networks and stays fast when other processes
     share the cores; 0 leaves torch's own setting.
     """
-    threads = torch_threads_setting(torch_threads)
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_torch_threads(torch_threads)
     exclude, disable = list(_names(exclude)), list(_names(disable))
     check_model_dir(path)
     nlp = spacy.load(path, exclude=exclude, disable=disable)

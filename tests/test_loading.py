@@ -51,3 +51,16 @@ def test_torch_threads_come_from_the_argument_then_the_environment_then_one(monk
         torch_threads_setting()
     with pytest.raises(SettingError, match=">= 0"):
         torch_threads_setting(-1)
+
+
+def test_knbc_generate_runs_torch_on_the_threads_load_would(monkeypatch, keep_torch_threads):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    monkeypatch.setenv(TORCH_THREADS_ENV, "2")
+    torch.set_num_threads(1)
+    result = CliRunner().invoke(app, ["generate", "--method", "greedy", "京都 紅葉 きれい"])
+    assert result.exit_code == 0 and torch.get_num_threads() == 2
+    monkeypatch.setenv(TORCH_THREADS_ENV, "x")
+    assert CliRunner().invoke(app, ["generate", "京都"]).exit_code == 2  # a one-line error, not a traceback
