@@ -6,7 +6,10 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -16,35 +19,73 @@ from pipeline.corpus import shipped_corpus
 from pipeline.errors import UsageError
 from pipeline.loading import DEFAULT_PIPELINE, load
 
+TORCH_DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice, before load() sets ours
 
-def _rate(run, n_texts: int, repeats: int) -> float:
-    """Texts per second: the best of ``repeats`` timed runs."""
-    best = float("inf")
+
+def _rates(runs: dict, n_texts: int, repeats: int) -> dict:
+    """Texts per second of each of ``runs`` (name: function), the best of ``repeats`` timed runs each,
+    taken in turns so that a machine shared with other jobs slows them alike."""
+    best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return {name: n_texts / seconds for name, seconds in best.items()}
+
+
+SENTENCE = "京都の紅葉がきれいでした。"
+
+
+def _latencies(nlp, calls: int, read_generated: bool = False) -> list[float]:
+    """Seconds per ``nlp(SENTENCE)`` call (reading ``doc._.generated`` too, with ``read_generated``)."""
+    latencies = []
+    for _ in range(calls):
         started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return n_texts / best
+        doc = nlp(SENTENCE)
+        if read_generated:
+            doc._.generated
+        latencies.append(time.perf_counter() - started)
+    return latencies
 
 
-def benchmark(model: str | Path = DEFAULT_PIPELINE, texts: Sequence[str] | None = None, repeats: int = 3,
-              batch_size: int = 256, latency_calls: int = 200) -> dict:
-    """Sentences/s of the tokenizer alone and of tokenizer + classifiers, one-sentence latency, peak memory."""
+def _summary(latencies: list[float]) -> dict:
+    """Median and 95th percentile in milliseconds."""
+    ordered = sorted(latencies)
+    return {"median": round(statistics.median(ordered) * 1000, 2),
+            "p95": round(ordered[max(0, int(0.95 * len(ordered)) - 1)] * 1000, 2)}
+
+
+@contextmanager
+def busy_cpu(processes: int = 1):
+    """Keep ``processes`` other processes burning a core each while the block runs (another job's load)."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        time.sleep(0.5)  # let them get scheduled
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+
+
+def benchmark(model: str | Path = DEFAULT_PIPELINE, texts: Sequence[str] | None = None, repeats: int = 5,
+              latency_calls: int = 200, busy: int = 0, generation_calls: int = 20) -> dict:
+    """The pipeline :func:`pipeline.load` gives, called as a user calls it (``nlp.pipe(texts)``, default
+    settings), against its tokenizer alone, in one run: sentences/s and their ratio, one-sentence latency
+    (and with ``doc._.generated`` read), peak memory; with ``busy`` > 0 also the latency while that many
+    other processes burn a core each, with this package's torch threads and with torch's default."""
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     nlp = load(model)
-    nlp.select_pipes(enable=[name for name, pipe in nlp.pipeline if hasattr(pipe, "labels")])  # the classifiers
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     texts = list(texts) if texts is not None else [s.text for s in shipped_corpus().sentences]
-    list(nlp.pipe(texts[:256], batch_size=batch_size))  # warm up (lazy loading, allocations)
-    tokenizer_rate = _rate(lambda: list(nlp.tokenizer.pipe(texts, batch_size=batch_size)), len(texts), repeats)
-    pipeline_rate = _rate(lambda: list(nlp.pipe(texts, batch_size=batch_size)), len(texts), repeats)
-    sentence = "京都の紅葉がきれいでした。"
-    latencies = []
-    for _ in range(latency_calls):
-        started = time.perf_counter()
-        nlp(sentence)
-        latencies.append(time.perf_counter() - started)
-    return {
+    list(nlp.pipe(texts[:256]))  # warm up (lazy loading, allocations)
+    runs = {"tokenizer": lambda: list(nlp.tokenizer.pipe(texts)), "pipeline": lambda: list(nlp.pipe(texts))}
+    if "knbc_vectors" in nlp.pipe_names:  # what the vector hooks cost
+        runs["without_vectors"] = lambda: list(nlp.pipe(texts, disable=["knbc_vectors"]))
+    rates = _rates(runs, len(texts), repeats)
+    tokenizer_rate, pipeline_rate = rates["tokenizer"], rates["pipeline"]
+    results = {
         "model": str(model),
         "components": nlp.pipe_names,
         "texts": len(texts),
@@ -52,14 +93,36 @@ def benchmark(model: str | Path = DEFAULT_PIPELINE, texts: Sequence[str] | None 
         "tokenizer_sentences_per_s": round(tokenizer_rate, 1),
         "pipeline_sentences_per_s": round(pipeline_rate, 1),
         "pipeline_over_tokenizer": round(pipeline_rate / tokenizer_rate, 3),
-        "latency_ms_median": round(statistics.median(latencies) * 1000, 2),
-        "latency_ms_p95": round(sorted(latencies)[int(0.95 * len(latencies)) - 1] * 1000, 2),
+    }
+    if "without_vectors" in rates:
+        results["pipeline_without_vectors_sentences_per_s"] = round(rates["without_vectors"], 1)
+    idle = _summary(_latencies(nlp, latency_calls))
+    results.update({"latency_ms_median": idle["median"], "latency_ms_p95": idle["p95"]})
+    if any(hasattr(pipe, "set_generator") for _, pipe in nlp.pipeline) and generation_calls:
+        generated = _summary(_latencies(nlp, generation_calls, read_generated=True))
+        results.update({"latency_with_generated_ms_median": generated["median"],
+                        "latency_with_generated_ms_p95": generated["p95"]})
+    if busy:
+        threads = torch.get_num_threads()
+        with busy_cpu(busy):
+            loaded = _summary(_latencies(nlp, latency_calls))
+            torch.set_num_threads(TORCH_DEFAULT_THREADS)
+            default = _summary(_latencies(nlp, latency_calls))
+            torch.set_num_threads(threads)
+        results.update({"busy_processes": busy, "busy_latency_ms_median": loaded["median"],
+                        "busy_latency_ms_p95": loaded["p95"],
+                        "busy_torch_default_threads": TORCH_DEFAULT_THREADS,
+                        "busy_latency_torch_default_threads_ms_median": default["median"],
+                        "busy_latency_torch_default_threads_ms_p95": default["p95"]})
+    results.update({
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "rss_for_loading_mb": round((rss_loaded - rss_start) / 1024, 1),
-        "batch_size": batch_size,
+        "batch_size": nlp.batch_size,
         "torch_threads": torch.get_num_threads(),
+        "cores": os.cpu_count(),
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
-    }
+    })
+    return results
 
 
 def generation_benchmark(model: str | Path, n_inputs: int = 100) -> dict:

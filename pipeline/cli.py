@@ -1,5 +1,5 @@
 """The ``knbc`` command line: ``corpus ...``, ``train``, ``assemble``, ``evaluate``, ``report``, ``classify``,
-``process``, ``generate``, ``benchmark``."""
+``process``, ``generate``, ``similar``, ``benchmark``."""
 
 from __future__ import annotations
 
@@ -413,15 +413,18 @@ def generate_command(
     is not UTF-8 gets {"line", "error", "input"} instead, and the exit status is then 1."""
     import warnings
 
-    from pipeline.generation.data import keywords, theme_token
+    from pipeline.components.generator import continuation_tokens
+    from pipeline.generation.data import keywords
     from pipeline.generation.generator import Decoding, LanguageModelGenerator, load_generator
     from pipeline.ginza import blank_japanese
+    from pipeline.loading import set_torch_threads
     from pipeline.resources import shipped_path
 
     decoding = Decoding(method, beam_size, max_length, length_penalty, temperature, top_k, top_p, seed)
     with user_errors():
         decoding.check()
         check_theme(theme)
+        set_torch_threads()  # as pipeline.load(): one thread unless KNBC_TORCH_THREADS says otherwise
         generator = load_generator(model or shipped_path("models/generator-keywords"))
     tokenizer = blank_japanese().tokenizer
     if input_file is not None:
@@ -445,7 +448,7 @@ def generate_command(
                 source = keywords(doc)
                 result = generator.generate(source, decoding) if source else None
             else:
-                result = generator.generate(([theme_token(theme)] if theme else []) + tokens, decoding)
+                result = generator.generate(continuation_tokens(tokens, theme, generator.options.max_source), decoding)
         record = {"input": text, "generated": result.text if result else ""}
         if result is None:
             record["note"] = "no content words to generate from"
@@ -454,6 +457,20 @@ def generate_command(
         typer.echo(json.dumps(record, ensure_ascii=False))
     if bad:
         raise typer.Exit(1)
+
+
+@app.command("similar")
+def similar_command(
+    word: str = typer.Argument(..., help="A word (looked up by its text, then its lemma, then its normalized form)."),
+    top: int = typer.Option(10, "--top", help="How many nearest words."),
+) -> None:
+    """The words nearest to WORD in ja_ginza's vectors, by cosine: one "word<TAB>score" line each, best first."""
+    from pipeline.components.vectors import nearest_words
+
+    with user_errors(ValueError):
+        neighbours = nearest_words().similar(word, top)
+    for neighbour, score in neighbours:
+        typer.echo(f"{neighbour}\t{score:.2f}")
 
 
 @app.command("classify")
@@ -550,13 +567,16 @@ def check_benchmark_generator(path: Path) -> None:
 def benchmark_command(
     model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the results to this JSON file."),
-    repeats: int = typer.Option(3, help="Timed runs of each pipeline; the best counts."),
+    repeats: int = typer.Option(5, help="Timed runs of each pipeline, taken in turns; the best counts."),
     generator: Optional[Path] = typer.Option(None, "--generator", help="Instead: decoding speed of this generator."),
     batch: bool = typer.Option(False, "--process", help="Instead: documents/s of `knbc process` for each engine."),
     n_process: int = typer.Option(2, "--n-process", help="Workers for the multi-process and Dask runs (--process)."),
+    busy: bool = typer.Option(False, "--busy", help="Also measure latency while other processes burn the CPU."),
+    busy_processes: int = typer.Option(1, "--busy-processes", help="How many CPU-burning processes --busy starts."),
 ) -> None:
-    """Sentences/s of tokenizer + classifiers against the tokenizer alone on the KNBC sentences, latency, memory;
-    or, with --generator, greedy and beam-4 decoding speed; or, with --process, `knbc process` per engine."""
+    """Sentences/s of the pipeline pipeline.load() gives (nlp.pipe, default settings) against its tokenizer alone
+    on the KNBC sentences, latency (idle, and with --busy under load), memory; or, with --generator, greedy and
+    beam-4 decoding speed; or, with --process, `knbc process` per engine."""
     from pipeline.benchmark import benchmark, generation_benchmark, process_benchmark
     from pipeline.loading import DEFAULT_PIPELINE
 
@@ -569,7 +589,7 @@ def benchmark_command(
         elif generator:
             results = generation_benchmark(generator)
         else:
-            results = benchmark(model or DEFAULT_PIPELINE, repeats=repeats)
+            results = benchmark(model or DEFAULT_PIPELINE, repeats=repeats, busy=busy_processes if busy else 0)
     for key, value in results.items():
         typer.echo(f"{key:>28}: {value}")
     if out:

@@ -21,6 +21,8 @@ and torch tensors. Conventions of a :class:`FeatureBatch`:
 
 from __future__ import annotations
 
+import hashlib
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +34,8 @@ import torch
 from spacy.attrs import LEMMA, NORM, ORTH
 from spacy.tokens import Doc, Token
 from spacy.vocab import Vocab
+
+from pipeline.errors import KnbcError
 
 PAD_ID = 0  # TokenVocab id of padding positions
 UNK_ID = 1  # TokenVocab id of tokens outside the vocabulary
@@ -360,3 +364,86 @@ def vectors_table(vocab: Vocab) -> torch.Tensor:
 
     data = np.array(to_numpy(vocab.vectors.data), dtype=np.float32, copy=True)  # (rows, dim)
     return torch.from_numpy(data)
+
+
+class UnknownWordError(KnbcError, ValueError):
+    """A word that finds no vector by its text, lemma or norm."""
+
+
+class NearestWords:
+    """The words nearest to a word by cosine over a vector table (``pipeline.similar``, ``knbc similar``).
+
+    ja_ginza's table has 20,000 rows but 480k keys: its pruning mapped every dropped word onto the
+    row of its nearest kept word. A row is therefore named by its first key, the word whose vector
+    it is (テスト, not テスト結果), and the query's own row is never among its neighbours.
+    """
+
+    def __init__(self, vocab: Vocab):
+        self.lookup = VectorLookup(vocab)
+        data = np.asarray(vocab.vectors.data, dtype=np.float32)  # (rows, dim)
+        norms = np.linalg.norm(data, axis=1, keepdims=True)  # (rows, 1)
+        self.unit = data / np.where(norms == 0, 1.0, norms)  # (rows, dim), unit rows (zero rows stay zero)
+        self.names: list[str | None] = [None] * data.shape[0]
+        for key, row in vocab.vectors.key2row.items():  # kept words come before the words pruned onto them
+            if self.names[row] is None:
+                self.names[row] = vocab.strings[key]
+
+    def row(self, word: str, tokenizer: Callable[[str], Doc] | None = None) -> int:
+        """The vector row of ``word``: its text, else (tokenized as one token) its lemma, then its norm."""
+        row = self.lookup.string_row(word.strip())
+        if row == NO_VECTOR and tokenizer is not None and word.strip():
+            tokens = [t.text for t in tokenizer(word.strip()) if not t.is_space]
+            if len(tokens) > 1:
+                raise UnknownWordError(f"{word!r}: no vector for it, and it is {len(tokens)} tokens "
+                                       f"({' '.join(tokens)}); give one of them")
+            row = self.lookup.row(tokenizer(word.strip())[0])
+        if row == NO_VECTOR:
+            raise UnknownWordError(f"{word!r}: no vector for this word (by its text, lemma or normalized form)")
+        return row
+
+    def similar(self, word: str, top: int = 10, tokenizer: Callable[[str], Doc] | None = None) -> list[tuple[str, float]]:
+        """The ``top`` words nearest to ``word`` as ``(word, cosine)``, best first, one per row."""
+        if top < 1:
+            raise ValueError(f"top must be >= 1, not {top}")
+        row = self.row(word, tokenizer)
+        scores = self.unit @ self.unit[row]  # (rows,)
+        scores[row] = -np.inf  # the query's own row (and the words pruned onto it)
+        best = np.argpartition(-scores, min(top, len(scores) - 1))[:top]
+        best = best[np.argsort(-scores[best])]
+        return [(self.names[i], round(float(scores[i]), 4)) for i in best if self.names[i] is not None]
+
+
+FINGERPRINT_ROWS = 1000  # rows of a vector table hashed into its record (with its shape): cheap, and any retrained or other table differs
+
+
+class VectorsMismatchError(KnbcError):
+    """A model trained with other static vectors than the ones installed."""
+
+
+def vectors_record(vocab: Vocab, package: str | None = None, version: str | None = None) -> dict[str, Any]:
+    """What identifies the vector table of ``vocab``: its name, the package and version it came from,
+    its shape and the SHA-256 of its shape and first :data:`FINGERPRINT_ROWS` rows (float32)."""
+    from thinc.api import to_numpy
+
+    shape = [int(n) for n in vocab.vectors.data.shape]
+    head = np.ascontiguousarray(to_numpy(vocab.vectors.data[:FINGERPRINT_ROWS]), dtype=np.float32)
+    digest = hashlib.sha256(np.asarray(shape, dtype=np.int64).tobytes() + head.tobytes()).hexdigest()
+    return {"name": vocab.vectors.name, "package": package, "version": version, "shape": shape,
+            "rows_hashed": FINGERPRINT_ROWS, "sha256": digest}
+
+
+def _describe(record: dict[str, Any]) -> str:
+    shape = "x".join(str(n) for n in record.get("shape", []))
+    return f"{record.get('package') or record.get('name')} {record.get('version')} ({shape}, sha256 {record.get('sha256', '')[:12]})"
+
+
+def check_vectors_record(saved: dict[str, Any] | None, installed: dict[str, Any], where: str) -> None:
+    """Raise :class:`VectorsMismatchError` when a model's ``saved`` record names another table than
+    the ``installed`` one (shape or hash); warn when the model has no record (saved before records)."""
+    if saved is None:
+        warnings.warn(f"{where}: no record of the vectors it was trained with; using the installed "
+                      f"{_describe(installed)} unchecked", stacklevel=3)
+        return
+    if list(saved.get("shape", [])) != installed["shape"] or saved.get("sha256") != installed["sha256"]:
+        raise VectorsMismatchError(f"{where}: trained with the vectors of {_describe(saved)}, but {_describe(installed)} "
+                                   f"is installed; install the same version or retrain")

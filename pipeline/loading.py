@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import spacy
@@ -15,10 +17,17 @@ from pipeline.resources import shipped_path
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_PIPELINE = shipped_path("models/knbc")  # in the checkout, or the installed package's copy
 META_KEY = "knbc_pipeline"
+VECTORS_PIPE = "knbc_vectors"  # the name load() gives the vectors component it adds
+TORCH_THREADS_ENV = "KNBC_TORCH_THREADS"
+DEFAULT_TORCH_THREADS = 1
 
 
 class ModelError(KnbcError):
     """A model folder that is missing, incomplete, or made by an incompatible version."""
+
+
+class SettingError(KnbcError, ValueError):
+    """A loading setting (an argument or environment variable) out of range."""
 
 
 def _compatible(saved: str) -> bool:
@@ -105,20 +114,75 @@ def save_pipeline(nlp: Language, path: str | Path, **info) -> Path:
     return path
 
 
-def load(path: str | Path = DEFAULT_PIPELINE, full_ginza: bool = False) -> Language:
-    """Load a trained pipeline: GiNZA's tokenizer and our components (theme, sentiment, continuation).
+def torch_threads_setting(torch_threads: int | None = None) -> int:
+    """The torch thread count :func:`load` sets: ``torch_threads``, else $KNBC_TORCH_THREADS, else 1;
+    0 leaves torch as it is (as does an unset KNBC_TORCH_THREADS when OMP_NUM_THREADS is set)."""
+    if torch_threads is None:
+        setting = os.environ.get(TORCH_THREADS_ENV, "").strip()
+        if not setting:
+            return 0 if os.environ.get("OMP_NUM_THREADS") else DEFAULT_TORCH_THREADS
+        try:
+            torch_threads = int(setting)
+        except ValueError:
+            raise SettingError(f"{TORCH_THREADS_ENV}={setting!r}: expected a whole number of threads (0: torch's default)") from None
+    if torch_threads < 0:
+        raise SettingError(f"torch_threads must be >= 0 (0: torch's default), not {torch_threads}")
+    return torch_threads
 
-    With ``full_ginza`` the pipeline is ja_ginza's whole pipeline (parser, NER, ... about 50x
-    slower) with our components added after it.
+
+def set_torch_threads(torch_threads: int | None = None) -> int:
+    """``torch.set_num_threads`` with :func:`torch_threads_setting`'s count (nothing for 0); returns the count."""
+    threads = torch_threads_setting(torch_threads)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return threads
+
+
+def _add_vectors(nlp: Language, exclude: Iterable[str], disable: Iterable[str]) -> None:
+    """Put ``knbc_vectors`` (ja_ginza vectors on every Doc, see components/vectors.py) first, unless the
+    pipeline has it already or it is excluded; disabled when ``disable`` names it."""
+    import pipeline.components  # noqa: F401  (registers the factory)
+
+    factories = {nlp.get_pipe_meta(name).factory for name in nlp.component_names}
+    if VECTORS_PIPE in exclude or "knbc_vectors" in factories:
+        return
+    nlp.add_pipe("knbc_vectors", name=VECTORS_PIPE, first=True)
+    if VECTORS_PIPE in disable:
+        nlp.disable_pipe(VECTORS_PIPE)
+
+
+def load(path: str | Path = DEFAULT_PIPELINE, *, exclude: Iterable[str] = (), disable: Iterable[str] = (),
+         full_ginza: bool = False, torch_threads: int | None = None) -> Language:
+    """Load a trained pipeline: ja_ginza's vectors on the Doc (``knbc_vectors``), GiNZA's tokenizer
+    and our components (theme, sentiment, continuation).
+
+    ``exclude`` and ``disable`` are ``spacy.load``'s: excluded pipes are not loaded, disabled ones are
+    loaded but do not run until ``nlp.enable_pipe``. With ``full_ginza`` the pipeline is ja_ginza's
+    whole pipeline (parser, NER, ... about 50x slower) with our components added after it.
+
+    ``torch_threads`` (default: $KNBC_TORCH_THREADS, else 1) is passed to ``torch.set_num_threads``:
+    one thread is the fastest for these small recurrent networks and stays fast when other processes
+    share the cores; 0 leaves torch's own setting.
     """
-    meta = check_model_dir(path)
-    nlp = spacy.load(path)
-    if not full_ginza:
-        return nlp
-    from pipeline.tokenizer import use_chunking_tokenizer
+    set_torch_threads(torch_threads)
+    exclude, disable = list(_names(exclude)), list(_names(disable))
+    check_model_dir(path)
+    nlp = spacy.load(path, exclude=exclude, disable=disable)
+    if full_ginza:
+        from pipeline.tokenizer import use_chunking_tokenizer
 
-    full = spacy.load("ja_ginza")
-    use_chunking_tokenizer(full)  # ja_ginza's own tokenizer refuses texts over SudachiPy's byte limit
-    for name in meta["pipeline"]:
-        full.add_pipe(name, source=nlp)
-    return full
+        full = spacy.load("ja_ginza", exclude=exclude, disable=disable)
+        use_chunking_tokenizer(full)  # ja_ginza's own tokenizer refuses texts over SudachiPy's byte limit
+        for name in nlp.component_names:
+            full.add_pipe(name, source=nlp)
+            if name in disable:
+                full.disable_pipe(name)
+        nlp = full
+    _add_vectors(nlp, exclude, disable)
+    return nlp
+
+
+def _names(names: str | Iterable[str]) -> tuple[str, ...]:
+    return (names,) if isinstance(names, str) else tuple(names)

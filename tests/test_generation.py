@@ -155,3 +155,105 @@ def test_scoring_leaves_the_model_in_its_mode_so_decoding_stays_deterministic(tr
         lm.train(training)
         first = lm_nll(lm, streams, 2, 4)
         assert lm.training is training and lm_nll(lm, streams, 2, 4) == first
+
+
+class CountingGenerator:
+    """A generator stand-in that counts its calls and passes them on."""
+
+    def __init__(self, generator):
+        self.generator, self.calls = generator, 0
+
+    def __getattr__(self, name):
+        return getattr(self.generator, name)
+
+    def generate(self, *args, **kwargs):
+        self.calls += 1
+        return self.generator.generate(*args, **kwargs)
+
+
+def test_generation_runs_only_when_generated_is_read_and_once_per_doc(trained):
+    generator, _ = trained
+    counting = CountingGenerator(generator)
+    nlp = blank_japanese()
+    nlp.add_pipe("knbc_generator", config={"method": "greedy"}).set_generator(counting)
+    docs = list(nlp.pipe(["京都 紅葉 きれい", "ラーメン おいしい", "野球 試合"]))
+    assert counting.calls == 0
+    assert docs[0]._.generated == "京都の紅葉がきれいでした。"
+    assert docs[0]._.attention["source"] == ["京都", "紅葉", "きれい"]
+    assert counting.calls == 1  # the attention came with the text, and both are cached
+
+    eager = blank_japanese()
+    eager.add_pipe("knbc_generator", config={"method": "greedy", "lazy": False}).set_generator(counting)
+    eager_docs = list(eager.pipe(["京都 紅葉 きれい", "ラーメン おいしい"]))
+    assert counting.calls == 3
+    assert [d._.generated for d in eager_docs] == [docs[0]._.generated, docs[1]._.generated]
+
+
+def test_lazily_generated_text_survives_serialisation_of_the_doc(trained):
+    import pickle
+
+    from spacy.tokens import Doc
+
+    generator, _ = trained
+    nlp = blank_japanese()
+    nlp.add_pipe("knbc_generator", config={"method": "greedy"}).set_generator(generator)
+    doc = nlp("京都 紅葉 きれい")
+    for copy in (pickle.loads(pickle.dumps(doc)), Doc(nlp.vocab).from_bytes(doc.to_bytes())):
+        assert copy._.generated == "京都の紅葉がきれいでした。"  # not generated yet: the copy asks the component
+    read = nlp("京都 紅葉 きれい")
+    assert read._.generated and Doc(nlp.vocab).from_bytes(read.to_bytes())._.generated == read._.generated
+    assert blank_japanese()("京都")._.generated is None  # no generator ran on it
+
+
+def test_continuation_source_is_the_last_sentence_of_the_text():
+    from pipeline.components.generator import continuation_source
+
+    nlp = blank_japanese()
+    doc = nlp("携帯を買った話。昨日は京都に行った。\n紅葉がとてもきれいだった")
+    doc.cats = {"携帯電話": 0.1, "京都観光": 0.9}
+    assert continuation_source(doc) == ["<京都観光>"] + [t.text for t in nlp("紅葉がとてもきれいだった")]
+    two_sentences = nlp("携帯を買った話。昨日は京都に行った！")
+    assert continuation_source(two_sentences) == [t.text for t in nlp("昨日は京都に行った！")]
+    assert continuation_source(doc, max_tokens=3) == ["<京都観光>"] + [t.text for t in nlp("紅葉がとてもきれいだった")][-2:]
+    assert continuation_source(nlp("")) == []
+
+
+GENERATE_N_PROCESS_SCRIPT = """
+import json, multiprocessing, sys
+import spacy
+if __name__ == "__main__":
+    nlp = spacy.load(sys.argv[1])
+    texts = json.loads(sys.argv[2]) * 4
+    single = [doc._.generated for doc in nlp.pipe(texts)]
+    for method in ("fork", "spawn"):
+        multiprocessing.set_start_method(method, force=True)
+        for lazy in (True, False):
+            nlp.get_pipe("knbc_generator").lazy = lazy
+            assert [doc._.generated for doc in nlp.pipe(texts, n_process=2, batch_size=2)] == single, (method, lazy)
+        print(method, "ok", flush=True)
+"""
+
+
+def test_generated_text_comes_back_from_worker_processes_lazy_or_eager(trained, tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    generator, _ = trained
+    nlp = blank_japanese()
+    nlp.add_pipe("knbc_generator", config={"method": "greedy"}).set_generator(generator)
+    nlp.to_disk(tmp_path / "model")
+    script = tmp_path / "generate_n_process.py"
+    script.write_text(GENERATE_N_PROCESS_SCRIPT, encoding="utf-8")
+    texts = json.dumps(["京都 紅葉 きれい", "ラーメン おいしい"], ensure_ascii=False)
+    run = subprocess.Popen([sys.executable, str(script), str(tmp_path / "model"), texts],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:  # a deadlocked worker must fail the test, not hang the suite
+        stdout, stderr = run.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)
+        pytest.fail(f"nlp.pipe(n_process=2) hung; it printed: {run.communicate()[0]!r}")
+    assert run.returncode == 0, stderr[-3000:]
+    assert stdout.split() == ["fork", "ok", "spawn", "ok"]

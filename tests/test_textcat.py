@@ -274,3 +274,37 @@ def test_word_dropout_blanks_whole_tokens_in_training_only():
 def test_word_dropout_option_trains():
     _, result = overfit(model={**TINY, "word_dropout": 0.1}, epochs=40)
     assert result.best_score == 1.0
+
+
+def test_a_saved_classifier_records_its_vectors_and_refuses_other_ones(trained, tmp_path):
+    import srsly
+
+    from pipeline.components.architectures import ginza_vectors_record
+    from pipeline.features import VectorsMismatchError
+
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    cfg_path = tmp_path / "model" / "theme" / "cfg"
+    cfg = srsly.read_json(cfg_path)
+    assert cfg["vectors"] == ginza_vectors_record() and cfg["vectors"]["shape"] == [20000, 300]
+    expected = nlp("京都の紅葉").cats
+
+    srsly.write_json(cfg_path, {**cfg, "vectors": {**cfg["vectors"], "version": "9.9.9", "sha256": "0" * 64}})
+    with pytest.raises(VectorsMismatchError, match="9.9.9.*installed"):
+        spacy.load(tmp_path / "model")
+
+    srsly.write_json(cfg_path, {key: value for key, value in cfg.items() if key != "vectors"})  # saved before records
+    with pytest.warns(UserWarning, match="no record of the vectors"):
+        older = spacy.load(tmp_path / "model")
+    assert older("京都の紅葉").cats == pytest.approx(expected, abs=1e-6)
+
+
+def test_classifiers_sharing_features_in_one_pipeline_score_each_doc_as_alone(trained, tmp_path):
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    both = spacy.load(tmp_path / "model")
+    both.add_pipe("theme", name="theme_again", source=spacy.load(tmp_path / "model"))
+    texts = [text for text, _ in PAIRS] * 30 + ["", "京都"]
+    alone = [nlp(text).cats for text in texts]
+    for doc, expected in zip(both.pipe(texts, batch_size=50), alone):
+        assert doc.cats == pytest.approx(expected, abs=1e-6)  # the second classifier read the first's features

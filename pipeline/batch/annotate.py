@@ -42,7 +42,7 @@ def loaded_pipeline(options: AnnotateOptions):
         from pipeline.loading import load
 
         torch.set_num_threads(options.torch_threads)
-        nlp = load(options.model)
+        nlp = load(options.model, torch_threads=options.torch_threads)  # load() would set its own default
         classifiers = {name: tuple(pipe.labels) for name, pipe in nlp.pipeline if hasattr(pipe, "labels")
                        and (options.classifiers is None or name in options.classifiers)}
         generators = [name for name, pipe in nlp.pipeline if hasattr(pipe, "set_generator")]

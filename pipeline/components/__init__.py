@@ -7,8 +7,10 @@ import torch
 
 from pipeline.components.generator import GeneratorComponent, make_knbc_generator
 from pipeline.components.textcat import RecurrentTextCategorizer, make_knbc_textcat
+from pipeline.components.vectors import VectorHooks, make_knbc_vectors
 
-__all__ = ["GeneratorComponent", "RecurrentTextCategorizer", "make_knbc_generator", "make_knbc_textcat"]
+__all__ = ["GeneratorComponent", "RecurrentTextCategorizer", "VectorHooks", "make_knbc_generator", "make_knbc_textcat",
+           "make_knbc_vectors"]
 
 
 # Worker processes (``nlp.pipe(texts, n_process=N)``, a multiprocessing pool) run torch on one thread:

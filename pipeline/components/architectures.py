@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from functools import lru_cache
 from typing import List, Optional
 
@@ -10,8 +11,8 @@ from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, Softmax_v2, chain
 from thinc.types import Floats2d
 
-from pipeline.features import FeatureBatch, FeatureExtractor, HashedTokenIds, vectors_table
-from pipeline.ginza import ginza_vocab
+from pipeline.features import FeatureBatch, FeatureExtractor, HashedTokenIds, vectors_record, vectors_table
+from pipeline.ginza import GINZA_MODEL, ginza_vocab
 from pipeline.nn.text_encoder import RecurrentTextEncoder
 
 
@@ -24,6 +25,15 @@ def doc_featurizer(n_buckets: int, max_length: int) -> Model[List[Doc], FeatureB
     return Model("knbc_featurize", _featurize, attrs={"n_buckets": n_buckets, "max_length": max_length})
 
 
+@lru_cache(maxsize=1)
+def ginza_vectors_record() -> dict:
+    """The record (name, package version, shape, hash) of the installed ja_ginza vectors the classifiers read."""
+    from spacy.util import get_model_meta, get_package_path
+
+    version = get_model_meta(get_package_path(GINZA_MODEL)).get("version")
+    return vectors_record(ginza_vocab(), GINZA_MODEL, version)
+
+
 @lru_cache(maxsize=None)
 def _feature_extractor(n_buckets: int) -> FeatureExtractor:
     return FeatureExtractor(ginza_vocab(), HashedTokenIds(n_buckets))
@@ -31,9 +41,25 @@ def _feature_extractor(n_buckets: int) -> FeatureExtractor:
 
 # Layer functions live at module level (no closures), so that a pipeline pickles: spaCy pickles it
 # for ``nlp.pipe(n_process=N)`` wherever processes are spawned rather than forked.
+SHARED_FEATURE_GROUPS = 64  # featurized groups of Docs kept for the next classifier (a 1000-Doc batch is 16)
+_PREDICTED: "OrderedDict[tuple, tuple]" = OrderedDict()  # key -> (Docs, FeatureBatch), oldest first
+
+
 def _featurize(model: Model, docs: List[Doc], is_train: bool):
-    extractor = _feature_extractor(model.attrs["n_buckets"])
-    return extractor.batch(docs, max_length=model.attrs["max_length"]), _no_input_gradient
+    n_buckets, max_length = model.attrs["n_buckets"], model.attrs["max_length"]
+    if is_train:
+        return _feature_extractor(n_buckets).batch(docs, max_length=max_length), _no_input_gradient
+    # Classifiers with the same featurizer settings in one pipeline (theme, sentiment) predict on the same
+    # groups of Docs in turn: the second reuses the first's features. The cache keeps those Docs alive, so
+    # that their ids cannot pass to other Docs while it holds them.
+    key = (n_buckets, max_length, tuple(map(id, docs)), tuple(map(len, docs)))
+    if key in _PREDICTED:
+        return _PREDICTED.pop(key)[1], _no_input_gradient  # read once: two classifiers is the usual case
+    batch = _feature_extractor(n_buckets).batch(docs, max_length=max_length)
+    _PREDICTED[key] = (list(docs), batch)
+    while len(_PREDICTED) > SHARED_FEATURE_GROUPS:
+        _PREDICTED.popitem(last=False)
+    return batch, _no_input_gradient
 
 
 def _no_input_gradient(d_output) -> list:

@@ -2,8 +2,8 @@
 
 - ``task = "keywords"``: the Doc's content words (nouns, verbs, adjectives as lemmas) → a blog sentence.
   ``nlp("京都 紅葉 きれい")._.generated`` is a sentence.
-- ``task = "continuation"``: the Doc's tokens (with its theme, from ``doc.cats`` when a theme
-  classifier ran first) → the next sentence.
+- ``task = "continuation"``: the Doc's last sentence (with its theme, from ``doc.cats`` when a theme
+  classifier ran first) → the next sentence: a whole post is continued at its end, not after its title.
 
 - a language model (``models/lm``): continues the Doc's text in its theme (``doc.cats`` when a
   theme classifier ran first, else ``default_theme``); ``doc._.attention`` is then None.
@@ -11,11 +11,22 @@
 ``doc._.attention`` is ``{"source": [...], "target": [...], "weights": [[...]]}`` (one row per
 generated token, summing to one over the source). A Doc with nothing to generate from (no tokens,
 or no content word for ``keywords``) gets ``""`` and a warning.
+
+Generation is lazy by default (factory setting ``lazy = true``): the component only leaves a
+reference to itself on the Doc, and the generator runs the first time ``doc._.generated`` or
+``doc._.attention`` is read, its result cached in ``doc.user_data``. A Doc nobody asks costs
+nothing, so ``nlp.pipe`` runs at the classifiers' speed. The reference is the component itself in
+``doc.user_hooks`` (which keeps it alive as long as the Doc) and its ``key`` string in
+``doc.user_data`` (what survives ``to_bytes``, a DocBin with user data and ``nlp.pipe(n_process=N)``, resolved in
+this process's registry of live components); a Doc whose component is gone reads None.
+``lazy = false`` generates in ``__call__``, e.g. to generate inside ``nlp.pipe``'s worker processes.
 """
 
 from __future__ import annotations
 
+import uuid
 import warnings
+import weakref
 from pathlib import Path
 
 from spacy.language import Language
@@ -25,50 +36,124 @@ from pipeline.corpus.export import THEME_LABELS
 from pipeline.generation.data import keywords, theme_token
 from pipeline.generation.generator import Decoding, LanguageModelGenerator, Seq2SeqGenerator, load_generator
 
-for _name in ("generated", "attention"):
-    if not Doc.has_extension(_name):
-        Doc.set_extension(_name, default=None)
+REF_KEY = "knbc_generator"  # doc.user_data: that component's key; doc.user_hooks: the component
+RESULT_KEY = "knbc_generated"  # doc.user_data: the cached (generated, attention) of that Doc
+SENTENCE_ENDS = frozenset("。！？!?")
+_COMPONENTS: "weakref.WeakValueDictionary[str, GeneratorComponent]" = weakref.WeakValueDictionary()
 
 
-def continuation_source(doc: Doc) -> list[str]:
-    """A continuation model's source: the theme token (when ``doc.cats`` has a theme) and the tokens."""
+def _result(doc: Doc) -> tuple | None:
+    """``(generated, attention)`` of ``doc``: cached, or generated now by the component that saw it."""
+    cached = doc.user_data.get(RESULT_KEY)
+    if cached is None:
+        component = doc.user_hooks.get(REF_KEY) or _COMPONENTS.get(doc.user_data.get(REF_KEY, ""))
+        if component is None:
+            return None
+        cached = doc.user_data[RESULT_KEY] = component.generate(doc)
+    return cached
+
+
+def _get_generated(doc: Doc) -> str | None:
+    result = _result(doc)
+    return None if result is None else result[0]
+
+
+def _get_attention(doc: Doc) -> dict | None:
+    result = _result(doc)
+    return None if result is None else result[1]
+
+
+def _set_generated(doc: Doc, value: str | None) -> None:
+    doc.user_data[RESULT_KEY] = (value, (doc.user_data.get(RESULT_KEY) or (None, None))[1])
+
+
+def _set_attention(doc: Doc, value: dict | None) -> None:
+    doc.user_data[RESULT_KEY] = ((doc.user_data.get(RESULT_KEY) or (None, None))[0], value)
+
+
+Doc.set_extension("generated", getter=_get_generated, setter=_set_generated, force=True)
+Doc.set_extension("attention", getter=_get_attention, setter=_set_attention, force=True)
+
+
+def sentences(tokens: list[str]) -> list[list[str]]:
+    """Split token texts into sentences after 。！？!? and at newlines (dropped, as other whitespace is)."""
+    found, current = [], []
+    for token in tokens:
+        if "\n" in token or not token.strip():
+            if "\n" in token and current:
+                found.append(current)
+                current = []
+            continue
+        current.append(token)
+        if token in SENTENCE_ENDS or token[-1] in SENTENCE_ENDS:
+            found.append(current)
+            current = []
+    return found + ([current] if current else [])
+
+
+def continuation_tokens(tokens: list[str], theme: str | None, max_tokens: int | None = None) -> list[str]:
+    """A continuation model's source: the theme token (when known), then the last sentence of
+    ``tokens``, cut to its last tokens so that the whole fits ``max_tokens``."""
+    prefix = [theme_token(theme)] if theme else []
+    last = (sentences(tokens) or [[]])[-1]
+    if max_tokens is not None:
+        last = last[max(0, len(last) - (max_tokens - len(prefix))) :]
+    return prefix + last
+
+
+def continuation_source(doc: Doc, max_tokens: int | None = None) -> list[str]:
+    """A continuation model's source for ``doc``: the theme token (when ``doc.cats`` has a theme)
+    and the Doc's last sentence (its last ``max_tokens`` tokens, theme token included, at most)."""
     themes = {label: doc.cats[label] for label in THEME_LABELS if label in doc.cats}
-    prefix = [theme_token(max(themes, key=themes.get))] if themes else []
-    return prefix + [t.text for t in doc if not t.is_space]
+    return continuation_tokens([t.text for t in doc], max(themes, key=themes.get) if themes else None, max_tokens)
 
 
 class GeneratorComponent:
-    """Runs a :class:`Seq2SeqGenerator` on each Doc (see the module docstring)."""
+    """Generates for each Doc, lazily by default (see the module docstring)."""
 
-    def __init__(self, name: str, decoding: Decoding, default_theme: str = "京都観光"):
+    def __init__(self, name: str, decoding: Decoding, default_theme: str = "京都観光", lazy: bool = True):
         decoding.check()
-        self.name, self.decoding, self.default_theme = name, decoding, default_theme
+        self.name, self.decoding, self.default_theme, self.lazy = name, decoding, default_theme, lazy
         self.generator: Seq2SeqGenerator | LanguageModelGenerator | None = None
+        self.key = f"{name}:{uuid.uuid4().hex}"
+        _COMPONENTS[self.key] = self
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickled (a spawned ``nlp.pipe`` worker): the same key, registered in this process."""
+        self.__dict__.update(state)
+        _COMPONENTS[self.key] = self
 
     def __call__(self, doc: Doc) -> Doc:
         if self.generator is None:
             raise ValueError(f"component {self.name!r} has no model: load one with from_disk or set_generator")
-        if isinstance(self.generator, LanguageModelGenerator):
-            return self._continue_text(doc)
-        source = keywords(doc) if self.generator.task == "keywords" else continuation_source(doc)
-        if not [t for t in source if not t.startswith("<")]:
-            warnings.warn(f"{self.name}: nothing to generate from in {doc.text[:30]!r} (no content words)", stacklevel=2)
-            doc._.generated, doc._.attention = "", None
-            return doc
-        result = self.generator.generate(source, self.decoding)
-        doc._.generated = result.text
-        doc._.attention = {"source": result.source, "target": result.tokens, "weights": result.attention}
+        doc.user_data.pop(RESULT_KEY, None)
+        doc.user_data[REF_KEY] = self.key
+        doc.user_hooks[REF_KEY] = self
+        if not self.lazy:
+            doc.user_data[RESULT_KEY] = self.generate(doc)
         return doc
 
-    def _continue_text(self, doc: Doc) -> Doc:
+    def generate(self, doc: Doc) -> tuple[str, dict | None]:
+        """``(generated text, attention)`` for ``doc`` (what ``doc._.generated`` and ``doc._.attention`` read)."""
+        if isinstance(self.generator, LanguageModelGenerator):
+            return self._continue_text(doc)
+        if self.generator.task == "keywords":
+            source = keywords(doc)
+        else:
+            source = continuation_source(doc, self.generator.options.max_source)
+        if not [t for t in source if not t.startswith("<")]:
+            warnings.warn(f"{self.name}: nothing to generate from in {doc.text[:30]!r} (no content words)", stacklevel=3)
+            return "", None
+        result = self.generator.generate(source, self.decoding)
+        return result.text, {"source": result.source, "target": result.tokens, "weights": result.attention}
+
+    def _continue_text(self, doc: Doc) -> tuple[str, None]:
         """The language model continues the Doc's text (in its theme, from ``doc.cats`` when known)."""
         themes = {label: doc.cats[label] for label in THEME_LABELS if label in doc.cats}
         theme = max(themes, key=themes.get) if themes else self.default_theme
         prompt = [t.text for t in doc if not t.is_space]
         result = self.generator.generate(prompt, theme, self.decoding)
-        doc._.generated = result.text[len("".join(prompt)) :]  # the continuation only
-        doc._.attention = None  # a language model attends to nothing
-        return doc
+        return result.text[len("".join(prompt)) :], None  # the continuation only; a language model attends to nothing
 
     def set_generator(self, generator: Seq2SeqGenerator | LanguageModelGenerator) -> None:
         """Use a trained generator (e.g. straight after training)."""
@@ -90,9 +175,12 @@ class GeneratorComponent:
     "knbc_generator",
     assigns=["doc._.generated", "doc._.attention"],
     default_config={"method": "beam", "beam_size": 4, "max_length": 60, "length_penalty": 0.6,
-                    "default_theme": "京都観光"},
+                    "default_theme": "京都観光", "lazy": True},
 )
 def make_knbc_generator(nlp: Language, name: str, method: str, beam_size: int, max_length: int,
-                        length_penalty: float, default_theme: str) -> GeneratorComponent:
-    """Create a ``knbc_generator`` component; its model comes from ``from_disk`` or ``set_generator``."""
-    return GeneratorComponent(name, Decoding(method, beam_size, max_length, length_penalty), default_theme)
+                        length_penalty: float, default_theme: str, lazy: bool) -> GeneratorComponent:
+    """Create a ``knbc_generator`` component; its model comes from ``from_disk`` or ``set_generator``.
+
+    With ``lazy`` (the default) it generates when ``doc._.generated`` is first read, else in ``__call__``.
+    """
+    return GeneratorComponent(name, Decoding(method, beam_size, max_length, length_penalty), default_theme, lazy)

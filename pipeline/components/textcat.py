@@ -18,7 +18,8 @@ from spacy.training import Example
 from spacy.util import registry
 from thinc.api import Config, Model
 
-import pipeline.components.architectures  # noqa: F401  (registers knbc.RNNClassifier.v1)
+from pipeline.components.architectures import ginza_vectors_record  # (also registers knbc.RNNClassifier.v1)
+from pipeline.features import check_vectors_record
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -36,6 +37,7 @@ max_length = 512
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 PREDICT_GROUP = 64  # Docs per forward pass at prediction time
+VECTORS_CFG_KEY = "vectors"  # the component's cfg: the record of the vectors it was trained with
 
 
 def score_named_cats(examples: Iterable[Example], *, name: str, labels: Iterable[str], **kwargs) -> Dict[str, Any]:
@@ -94,6 +96,19 @@ class RecurrentTextCategorizer(TextCategorizer):
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
         """Scores over this component's labels, keyed by its name (e.g. ``theme_macro_f``)."""
         return self.scorer(examples, name=self.name, labels=self.labels, **kwargs)
+
+    def to_disk(self, path, *, exclude=tuple()) -> None:
+        """spaCy's ``to_disk``, with the record of the vectors it was trained with in its ``cfg``
+        (the installed ja_ginza's, unless it was loaded with a record)."""
+        self.cfg.setdefault(VECTORS_CFG_KEY, ginza_vectors_record())
+        super().to_disk(path, exclude=exclude)
+
+    def from_disk(self, path, *, exclude=tuple()) -> "RecurrentTextCategorizer":
+        """spaCy's ``from_disk``, refusing a model trained with other vectors than the installed ones
+        (:class:`pipeline.features.VectorsMismatchError`); a model without a record loads with a warning."""
+        super().from_disk(path, exclude=exclude)
+        check_vectors_record(self.cfg.get(VECTORS_CFG_KEY), ginza_vectors_record(), f"{path}")
+        return self
 
 
 @Language.factory(
