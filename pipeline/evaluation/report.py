@@ -73,11 +73,11 @@ def write_comparison_report(comparison: Comparison, n_examples: int = 10) -> Pat
 
 
 def featured_models(results: pd.DataFrame) -> list[str]:
-    """The best recurrent model and the best spaCy textcat by mean macro-F1 (those present); the
-    best model overall when neither family was run."""
+    """The best recurrent model, the best spaCy textcat and the best baseline by mean macro-F1 (those
+    present); the best model overall when none of these families was run."""
     means = results.groupby("model", sort=False)["macro_f1"].mean()
     families = results.groupby("model", sort=False)["family"].first()
-    best = [means[families == f].idxmax() for f in ("recurrent", "spacy") if (families == f).any()]
+    best = [means[families == f].idxmax() for f in ("recurrent", "spacy", "baseline") if (families == f).any()]
     return best or [means.idxmax()]
 
 
@@ -165,7 +165,10 @@ def _setup_section(config: dict) -> str:
             f"- labels: {', '.join(config['labels'])}",
             (
                 "- every model sees the same GiNZA tokens; TF-IDF + LR uses token uni- and bigrams of GiNZA "
-                "normalized forms, its C chosen on dev; neural models keep their best dev macro-F1 epoch"
+                "normalized forms, mean_vectors_lr the standardized mean of the tokens' ja_ginza vectors (text → "
+                "lemma → norm lookup), each with C chosen on dev; spacy_ensemble_vectors is spaCy's "
+                "TextCatEnsemble with include_static_vectors = true over ja_ginza's vectors (spaCy looks them up "
+                "by token text), spacy_ensemble the same without; neural models keep their best dev macro-F1 epoch"
             ),
             f"- neural training settings and recurrent options: `{json.dumps(settings, ensure_ascii=False)}`",
             *(
