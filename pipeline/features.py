@@ -416,6 +416,9 @@ class NearestWords:
 FINGERPRINT_ROWS = 1000  # rows of a vector table hashed into its record (with its shape): cheap, and any retrained or other table differs
 
 
+VECTORS_CFG_KEY = "vectors"  # a saved component's cfg: the record of the vectors it was trained with
+
+
 class VectorsMismatchError(KnbcError):
     """A model trained with other static vectors than the ones installed."""
 

@@ -19,7 +19,7 @@ from spacy.util import registry
 from thinc.api import Config, Model
 
 from pipeline.components.architectures import ginza_vectors_record  # (also registers knbc.RNNClassifier.v1)
-from pipeline.features import check_vectors_record
+from pipeline.features import VECTORS_CFG_KEY, check_vectors_record
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -37,7 +37,6 @@ max_length = 512
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 PREDICT_GROUP = 64  # Docs per forward pass at prediction time
-VECTORS_CFG_KEY = "vectors"  # the component's cfg: the record of the vectors it was trained with
 
 
 def score_named_cats(examples: Iterable[Example], *, name: str, labels: Iterable[str], **kwargs) -> Dict[str, Any]:

@@ -14,13 +14,15 @@ gets them again from ``nlp.get_pipe("knbc_vectors")(doc)``.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
-from pipeline.features import LOOKUP_FIELDS, NO_VECTOR, NearestWords, VectorLookup
+from pipeline.features import LOOKUP_FIELDS, NO_VECTOR, NearestWords, VECTORS_CFG_KEY, VectorLookup, check_vectors_record
 from pipeline.ginza import blank_japanese, ginza_vocab
 
 SOURCE_HOOK = "knbc_vector_source"  # doc.user_token_hooks: which lookup stage found a token's vector
@@ -96,11 +98,26 @@ class VectorHooks:
         return bool((self._rows(span) != NO_VECTOR).any())
 
     def to_disk(self, path, exclude=()) -> None:
-        """Nothing to save: the vectors come from the ja_ginza package."""
+        """The record of the vector table (name, package version, shape, hash) in ``path/cfg``: the vectors
+        themselves come from the ja_ginza package."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "cfg").write_text(json.dumps({VECTORS_CFG_KEY: self.record}, indent=2), encoding="utf-8")
 
     def from_disk(self, path, exclude=()) -> "VectorHooks":
-        """Nothing to load: the vectors come from the ja_ginza package."""
+        """Check the saved record against the installed vectors (:class:`VectorsMismatchError` when
+        they differ; a folder without one loads with a warning)."""
+        cfg = Path(path) / "cfg"
+        saved = json.loads(cfg.read_text(encoding="utf-8")).get(VECTORS_CFG_KEY) if cfg.is_file() else None
+        check_vectors_record(saved, self.record, str(path))
         return self
+
+    @property
+    def record(self) -> dict:
+        """The record of the vector table these hooks read."""
+        from pipeline.components.architectures import ginza_vectors_record
+
+        return ginza_vectors_record()
 
     def __reduce__(self):
         return (VectorHooks, (self.name,))  # a worker process reloads the table from ja_ginza

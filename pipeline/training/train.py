@@ -142,6 +142,8 @@ def assemble(model_dirs: Sequence[str | Path], out: str | Path, link: bool = Fal
     ``generator_keywords``, ``generator_continuation``, ``generator_lm``). Two components of one name are a
     :class:`DataError`.
 
+    ``knbc_vectors`` goes first, so that ``spacy.load`` gives the Doc the vectors ``pipeline.load`` gives.
+
     With ``link`` the pipeline refers to its sources instead of copying their weights: each
     component folder of ``out`` is a relative symlink to the folder it came from (``spacy.load`` and
     ``spacy package`` follow it), so a repository keeps one copy of each model.
@@ -170,6 +172,8 @@ def assemble(model_dirs: Sequence[str | Path], out: str | Path, link: bool = Fal
                 raise DataError(f"{model_dir}: a component named {name!r} is already in the pipeline")
             nlp.add_pipe(name, source=source)
             sources[name], origins[name] = Path(model_dir) / name, str(model_dir)
+    if "knbc_vectors" not in nlp.pipe_names:  # ja_ginza's vectors on the Doc, for spacy.load as for pipeline.load
+        nlp.add_pipe("knbc_vectors", first=True)
     out = Path(out)
     for name in sources:  # links of an earlier assembly: never write through them into their sources
         if (out / name).is_symlink():
