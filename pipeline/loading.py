@@ -42,7 +42,7 @@ def check_model_dir(path: str | Path) -> dict:
     for required in ("config.cfg", "meta.json", "tokenizer"):
         if not (path / required).exists():
             raise ModelError(f"{path}: incomplete model folder, {required} is missing")
-    meta = _read_json(path / "meta.json")
+    meta = read_json_object(path / "meta.json")
     info = meta.get(META_KEY)
     if info is None:
         raise ModelError(f"{path}: not a knbc-pipeline model (meta.json has no {META_KEY!r} entry)")
@@ -68,14 +68,15 @@ def _factories(config_path: Path) -> dict[str, str]:
         raise ModelError(f"{config_path}: not a readable spaCy config (truncated or corrupt?): {err}") from None
 
 
-def _read_json(path: Path) -> dict:
-    """A JSON object from ``path``; :class:`ModelError` naming the file if it is not one."""
+def read_json_object(path: Path, error: type[ModelError] | None = None) -> dict:
+    """A JSON object from ``path``; ``error`` (default :class:`ModelError`) naming the file if it is not one."""
+    error = error or ModelError
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelError(f"{path}: not valid JSON (truncated or corrupt?): {err}") from None
+        raise error(f"{path}: not valid JSON (truncated or corrupt?): {err}") from None
     if not isinstance(value, dict):
-        raise ModelError(f"{path}: expected a JSON object, found {type(value).__name__}")
+        raise error(f"{path}: expected a JSON object, found {type(value).__name__}")
     return value
 
 
@@ -90,7 +91,7 @@ def _check_component_files(folder: Path, trained: bool) -> None:
         if trained and not (folder / name).is_file():
             raise ModelError(f"{folder}: incomplete model folder, {name} is missing")
     if (folder / "cfg").is_file():
-        _read_json(folder / "cfg")
+        read_json_object(folder / "cfg")
     if not (folder / "model").is_file():
         return
     try:

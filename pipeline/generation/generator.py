@@ -15,7 +15,7 @@ from pipeline.errors import KnbcError
 from pipeline.generation.batching import decode_ids, encode_sources
 from pipeline.generation.data import BOS, EOS, PAD, THEME_IDS, UNK, Vocabulary
 from pipeline.generation.train import LMOptions, Seq2SeqOptions, build_language_model, build_seq2seq
-from pipeline.loading import ModelError
+from pipeline.loading import ModelError, read_json_object
 from pipeline.nn.decoding import beam_search, greedy, language_model_stepper, sample, seq2seq_stepper
 
 METHODS = ("greedy", "beam", "sample")
@@ -168,7 +168,7 @@ def load_generator(path: str | Path) -> Seq2SeqGenerator | LanguageModelGenerato
     for name in ("generator.json", "model.pt"):
         if not (path / name).is_file():
             raise GeneratorFolderError(f"{path}: not a generator folder ({name} is missing)")
-    meta = _read_meta(path / "generator.json")
+    meta = read_json_object(path / "generator.json", GeneratorFolderError)
     try:
         state = torch.load(path / "model.pt", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError, ... for a bad file
@@ -192,16 +192,6 @@ def load_generator(path: str | Path) -> Seq2SeqGenerator | LanguageModelGenerato
         raise GeneratorFolderError(f"{path / 'model.pt'}: does not fit {path / 'generator.json'}: "
                                    f"{_first_line(err)}") from err
     return LanguageModelGenerator(model, vocab, options) if meta["kind"] == "lm" else Seq2SeqGenerator(model, vocab, options, task)
-
-
-def _read_meta(path: Path) -> dict:
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise GeneratorFolderError(f"{path}: not valid JSON (truncated or corrupt?): {err}") from err
-    if not isinstance(meta, dict):
-        raise GeneratorFolderError(f"{path}: expected a JSON object, found {type(meta).__name__}")
-    return meta
 
 
 def _first_line(err: BaseException) -> str:
