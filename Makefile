@@ -59,7 +59,7 @@ evaluate: setup
 		$(KNBC) evaluate --task $$task --protocol $$protocol --out reports/$$task-$$protocol || exit 1; done; done
 
 benchmark: setup
-	$(KNBC) benchmark --out reports/benchmark.json
+	$(KNBC) benchmark --busy --out reports/benchmark.json
 	$(KNBC) benchmark --generator models/generator-keywords --out reports/benchmark-generation.json
 	$(KNBC) benchmark --process --out reports/benchmark-process.json
 

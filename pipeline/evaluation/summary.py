@@ -52,7 +52,7 @@ TASK_TITLES = {"theme": "テーマ分類 / theme classification", "sentiment": "
 EVALUATIONS = {f"{task}-{protocol}": (task, protocol) for task in TASK_TITLES for protocol in ("cv5", "peer")}
 GENERATION_DIR = "generation"
 BENCHMARKS = {  # file -> (what it measures, the command that writes it, DIR standing for the reports folder)
-    "benchmark.json": ("classification pipeline speed and memory", "knbc benchmark --out DIR/benchmark.json"),
+    "benchmark.json": ("classification pipeline speed and memory", "knbc benchmark --busy --out DIR/benchmark.json"),
     "benchmark-generation.json": (
         "generation decoding speed",
         "knbc benchmark --generator models/generator-keywords --out DIR/benchmark-generation.json",
