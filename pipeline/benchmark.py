@@ -22,16 +22,16 @@ from pipeline.loading import DEFAULT_PIPELINE, load
 TORCH_DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice, before load() sets ours
 
 
-def _rates(runs: dict, n_texts: int, repeats: int) -> dict:
-    """Texts per second of each of ``runs`` (name: function), the best of ``repeats`` timed runs each,
-    taken in turns so that a machine shared with other jobs slows them alike."""
-    best = dict.fromkeys(runs, float("inf"))
+def _timings(runs: dict, repeats: int) -> dict[str, list[float]]:
+    """Seconds of each of ``repeats`` timed runs of each of ``runs`` (name: function), taken in turns
+    so that a machine shared with other jobs slows them alike."""
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
             started = time.perf_counter()
             run()
-            best[name] = min(best[name], time.perf_counter() - started)
-    return {name: n_texts / seconds for name, seconds in best.items()}
+            seconds[name].append(time.perf_counter() - started)
+    return seconds
 
 
 SENTENCE = "京都の紅葉がきれいでした。"
@@ -72,7 +72,8 @@ def busy_cpu(processes: int = 1):
 def benchmark(model: str | Path = DEFAULT_PIPELINE, texts: Sequence[str] | None = None, repeats: int = 5,
               latency_calls: int = 200, busy: int = 0, generation_calls: int = 20) -> dict:
     """The pipeline :func:`pipeline.load` gives, called as a user calls it (``nlp.pipe(texts)``, default
-    settings), against its tokenizer alone, in one run: sentences/s and their ratio, one-sentence latency
+    settings), against its tokenizer alone, in one run: sentences/s (the best of ``repeats`` runs) and their
+    ratio, also within each round and its median (robust when the machine's speed drifts), one-sentence latency
     (and with ``doc._.generated`` read), peak memory; with ``busy`` > 0 also the latency while that many
     other processes burn a core each, with this package's torch threads and with torch's default."""
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -83,8 +84,11 @@ def benchmark(model: str | Path = DEFAULT_PIPELINE, texts: Sequence[str] | None 
     runs = {"tokenizer": lambda: list(nlp.tokenizer.pipe(texts)), "pipeline": lambda: list(nlp.pipe(texts))}
     if "knbc_vectors" in nlp.pipe_names:  # what the vector hooks cost
         runs["without_vectors"] = lambda: list(nlp.pipe(texts, disable=["knbc_vectors"]))
-    rates = _rates(runs, len(texts), repeats)
+    seconds = _timings(runs, repeats)
+    rates = {name: len(texts) / min(times) for name, times in seconds.items()}  # the best run of each
     tokenizer_rate, pipeline_rate = rates["tokenizer"], rates["pipeline"]
+    # the ratio within each round (the two runs next to each other in time), robust to a noisy machine
+    round_ratios = [tok / pipe for tok, pipe in zip(seconds["tokenizer"], seconds["pipeline"])]
     results = {
         "model": str(model),
         "components": nlp.pipe_names,
@@ -93,6 +97,8 @@ def benchmark(model: str | Path = DEFAULT_PIPELINE, texts: Sequence[str] | None 
         "tokenizer_sentences_per_s": round(tokenizer_rate, 1),
         "pipeline_sentences_per_s": round(pipeline_rate, 1),
         "pipeline_over_tokenizer": round(pipeline_rate / tokenizer_rate, 3),
+        "pipeline_over_tokenizer_per_round": [round(r, 3) for r in round_ratios],
+        "pipeline_over_tokenizer_median_round": round(statistics.median(round_ratios), 3),
     }
     if "without_vectors" in rates:
         results["pipeline_without_vectors_sentences_per_s"] = round(rates["without_vectors"], 1)

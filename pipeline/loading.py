@@ -55,7 +55,7 @@ def check_model_dir(path: str | Path) -> dict:
         raise ModelError(f"{path}: incomplete model folder, component folder(s) {missing} missing")
     factories = _factories(path / "config.cfg")
     for name in meta.get("pipeline", []):
-        _check_component_files(path / name, trained="textcat" in factories.get(name, ""))
+        check_component_files(path / name, trained="textcat" in factories.get(name, ""))
     return meta
 
 
@@ -80,7 +80,7 @@ def read_json_object(path: Path, error: type[ModelError] | None = None) -> dict:
     return value
 
 
-def _check_component_files(folder: Path, trained: bool) -> None:
+def check_component_files(folder: Path, trained: bool) -> None:
     """Raise :class:`ModelError` naming a component's weights or settings file that is missing, truncated
     or corrupt (spaCy's own errors, FileNotFoundError or msgpack's "Unpack failed", name no file).
     A trained classifier's folder holds ``cfg`` and ``model`` (msgpack); other components' files are

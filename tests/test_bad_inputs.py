@@ -133,6 +133,22 @@ def test_a_damaged_classifier_pipeline_is_a_model_error_naming_the_file(tmp_path
 
 
 @pytest.mark.parametrize("damage, named, message", [
+    (lambda m: _truncate(m / "theme" / "model"), "theme/model", "truncated or corrupt"),
+    (lambda m: (m / "theme" / "cfg").write_text("{", encoding="utf-8"), "theme/cfg", "not valid JSON"),
+])
+def test_spacy_load_of_a_damaged_classifier_names_the_file_too(tmp_path, damage, named, message):
+    import spacy
+
+    from pipeline.loading import ModelError
+
+    model = _copy_model("theme", tmp_path)
+    damage(model)
+    with pytest.raises(ModelError, match=message) as caught:
+        spacy.load(model)
+    assert str(model / named) in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("damage, named, message", [
     (lambda m: _truncate(m / "model.pt"), "model.pt", "truncated or corrupt"),
     (lambda m: (m / "model.pt").write_bytes(b""), "model.pt", "truncated or corrupt"),
     (lambda m: _truncate(m / "generator.json"), "generator.json", "not valid JSON"),

@@ -7,6 +7,7 @@ instances (theme, sentiment) live in one pipeline, and defined results for empty
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Optional
 
 import numpy
@@ -107,8 +108,16 @@ class RecurrentTextCategorizer(TextCategorizer):
 
     def from_disk(self, path, *, exclude=tuple()) -> "RecurrentTextCategorizer":
         """spaCy's ``from_disk``, refusing a model trained with other vectors than the installed ones
-        (:class:`pipeline.features.VectorsMismatchError`); a model without a record loads with a warning."""
-        super().from_disk(path, exclude=exclude)
+        (:class:`pipeline.features.VectorsMismatchError`); a model without a record loads with a warning.
+        A missing, truncated or corrupt ``cfg`` or ``model`` is a :class:`pipeline.loading.ModelError` naming
+        the file, with ``spacy.load`` as with ``pipeline.load``."""
+        try:
+            super().from_disk(path, exclude=exclude)
+        except Exception:
+            from pipeline.loading import check_component_files
+
+            check_component_files(Path(path), trained=True)  # raises ModelError naming the damaged file
+            raise  # the files look sound: a bug, which keeps its traceback
         check_vectors_record(self.cfg.get(VECTORS_CFG_KEY), ginza_vectors_record(), f"{path}")
         return self
 
