@@ -121,7 +121,7 @@ def test_empty_reports_folder_gives_a_report_of_what_is_missing(tmp_path, corpus
     page = summary.html.read_text(encoding="utf-8")
     assert "No evaluation results found; <code>make evaluate</code>" in page
     for command in ("knbc evaluate --task theme --protocol cv5", "knbc evaluate-generation",
-                    "knbc benchmark --out", "make models"):
+                    "knbc benchmark --busy --out", "make models"):
         assert command in page, command
     assert "<img" not in page
     assert len(summary.missing) >= 8  # four comparisons, six models' logs, generation, two benchmarks
