@@ -130,22 +130,12 @@ def test_a_damaged_classifier_pipeline_is_a_model_error_naming_the_file(tmp_path
     assert str(model / named) in str(caught.value) and "\n" not in str(caught.value)
     result = runner.invoke(app, ["classify", "--model", str(model), "京都"])
     assert result.exit_code == 2 and str(model / named) in result.output
+    if named.startswith("theme"):  # a component's own files: plain spacy.load names them too
+        import spacy
 
-
-@pytest.mark.parametrize("damage, named, message", [
-    (lambda m: _truncate(m / "theme" / "model"), "theme/model", "truncated or corrupt"),
-    (lambda m: (m / "theme" / "cfg").write_text("{", encoding="utf-8"), "theme/cfg", "not valid JSON"),
-])
-def test_spacy_load_of_a_damaged_classifier_names_the_file_too(tmp_path, damage, named, message):
-    import spacy
-
-    from pipeline.loading import ModelError
-
-    model = _copy_model("theme", tmp_path)
-    damage(model)
-    with pytest.raises(ModelError, match=message) as caught:
-        spacy.load(model)
-    assert str(model / named) in str(caught.value) and "\n" not in str(caught.value)
+        with pytest.raises(ModelError, match=message) as caught:
+            spacy.load(model)
+        assert str(model / named) in str(caught.value) and "\n" not in str(caught.value)
 
 
 @pytest.mark.parametrize("damage, named, message", [
