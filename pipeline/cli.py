@@ -467,7 +467,7 @@ def similar_command(
     """The words nearest to WORD in ja_ginza's vectors, by cosine: one "word<TAB>score" line each, best first."""
     from pipeline.components.vectors import nearest_words
 
-    with user_errors(ValueError):
+    with user_errors():
         neighbours = nearest_words().similar(word, top)
     for neighbour, score in neighbours:
         typer.echo(f"{neighbour}\t{score:.2f}")

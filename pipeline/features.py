@@ -35,7 +35,7 @@ from spacy.attrs import LEMMA, NORM, ORTH
 from spacy.tokens import Doc, Token
 from spacy.vocab import Vocab
 
-from pipeline.errors import KnbcError
+from pipeline.errors import KnbcError, UsageError
 
 PAD_ID = 0  # TokenVocab id of padding positions
 UNK_ID = 1  # TokenVocab id of tokens outside the vocabulary
@@ -404,7 +404,7 @@ class NearestWords:
     def similar(self, word: str, top: int = 10, tokenizer: Callable[[str], Doc] | None = None) -> list[tuple[str, float]]:
         """The ``top`` words nearest to ``word`` as ``(word, cosine)``, best first, one per row."""
         if top < 1:
-            raise ValueError(f"top must be >= 1, not {top}")
+            raise UsageError(f"top must be >= 1, not {top}")
         row = self.row(word, tokenizer)
         scores = self.unit @ self.unit[row]  # (rows,)
         scores[row] = -np.inf  # the query's own row (and the words pruned onto it)
