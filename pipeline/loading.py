@@ -53,9 +53,7 @@ def check_model_dir(path: str | Path) -> dict:
     missing = [name for name in meta.get("pipeline", []) if not (path / name).is_dir()]
     if missing:
         raise ModelError(f"{path}: incomplete model folder, component folder(s) {missing} missing")
-    factories = _factories(path / "config.cfg")
-    for name in meta.get("pipeline", []):
-        check_component_files(path / name, trained="textcat" in factories.get(name, ""))
+    _factories(path / "config.cfg")  # a readable config; each component names its own damaged files when it loads
     return meta
 
 

@@ -107,8 +107,10 @@ class VectorHooks:
     def from_disk(self, path, exclude=()) -> "VectorHooks":
         """Check the saved record against the installed vectors (:class:`VectorsMismatchError` when
         they differ; a folder without one loads with a warning)."""
+        from pipeline.loading import read_json_object
+
         cfg = Path(path) / "cfg"
-        saved = json.loads(cfg.read_text(encoding="utf-8")).get(VECTORS_CFG_KEY) if cfg.is_file() else None
+        saved = read_json_object(cfg).get(VECTORS_CFG_KEY) if cfg.is_file() else None
         check_vectors_record(saved, self.record, str(path))
         return self
 
