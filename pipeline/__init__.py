@@ -3,7 +3,7 @@
 ``pipeline.load()`` gives the trained pipeline: ``nlp("京都の紅葉がきれいでした。").cats``.
 """
 
-__version__ = "0.1.0"
+from pipeline.version import __version__  # noqa: F401
 
 
 def load(*args, **kwargs):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -10,9 +9,9 @@ from pathlib import Path
 import spacy
 from spacy.language import Language
 
-from pipeline import __version__
-from pipeline.errors import KnbcError
-from pipeline.resources import shipped_path
+from pipeline.version import __version__
+from pipeline.errors import ModelError, SettingError
+from pipeline.resources import read_json_object, shipped_path
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_PIPELINE = shipped_path("models/knbc")  # in the checkout, or the installed package's copy
@@ -20,14 +19,6 @@ META_KEY = "knbc_pipeline"
 VECTORS_PIPE = "knbc_vectors"  # the name load() gives the vectors component it adds
 TORCH_THREADS_ENV = "KNBC_TORCH_THREADS"
 DEFAULT_TORCH_THREADS = 1
-
-
-class ModelError(KnbcError):
-    """A model folder that is missing, incomplete, or made by an incompatible version."""
-
-
-class SettingError(KnbcError, ValueError):
-    """A loading setting (an argument or environment variable) out of range."""
 
 
 def _compatible(saved: str) -> bool:
@@ -64,40 +55,6 @@ def _factories(config_path: Path) -> dict[str, str]:
         return {name: str(settings.get("factory", "")) for name, settings in components.items()}
     except Exception as err:  # noqa: BLE001 - configparser and confection raise many kinds for a damaged file
         raise ModelError(f"{config_path}: not a readable spaCy config (truncated or corrupt?): {err}") from None
-
-
-def read_json_object(path: Path, error: type[ModelError] | None = None) -> dict:
-    """A JSON object from ``path``; ``error`` (default :class:`ModelError`) naming the file if it is not one."""
-    error = error or ModelError
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise error(f"{path}: not valid JSON (truncated or corrupt?): {err}") from None
-    if not isinstance(value, dict):
-        raise error(f"{path}: expected a JSON object, found {type(value).__name__}")
-    return value
-
-
-def check_component_files(folder: Path, trained: bool) -> None:
-    """Raise :class:`ModelError` naming a component's weights or settings file that is missing, truncated
-    or corrupt (spaCy's own errors, FileNotFoundError or msgpack's "Unpack failed", name no file).
-    A trained classifier's folder holds ``cfg`` and ``model`` (msgpack); other components' files are
-    checked where they are; a generator's when it loads (``generator.json``, ``model.pt``)."""
-    import srsly
-
-    for name in ("cfg", "model"):
-        if trained and not (folder / name).is_file():
-            raise ModelError(f"{folder}: incomplete model folder, {name} is missing")
-    if (folder / "cfg").is_file():
-        read_json_object(folder / "cfg")
-    if not (folder / "model").is_file():
-        return
-    try:
-        weights = srsly.msgpack_loads((folder / "model").read_bytes())
-    except Exception as err:  # noqa: BLE001 - msgpack raises ValueError, ExtraData, ... for a damaged file
-        raise ModelError(f"{folder / 'model'}: not readable weights (truncated or corrupt?): {err}") from None
-    if not isinstance(weights, dict):
-        raise ModelError(f"{folder / 'model'}: not readable weights (expected a msgpack map)")
 
 
 def save_pipeline(nlp: Language, path: str | Path, **info) -> Path:

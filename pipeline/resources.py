@@ -9,7 +9,10 @@ directory. Nothing here imports spaCy or torch.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from pipeline.errors import ModelError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CHECKOUT_DIR = PACKAGE_DIR.parent  # the repository root, when the package runs from a checkout
@@ -30,3 +33,15 @@ def shipped_path(relative: str) -> Path:
     if in_checkout() or not (INSTALLED_DIR / relative).exists():
         return CHECKOUT_DIR / relative
     return INSTALLED_DIR / relative
+
+
+def read_json_object(path: Path, error: type[Exception] | None = None) -> dict:
+    """A JSON object from ``path``; ``error`` (default :class:`ModelError`) naming the file if it is not one."""
+    error = error or ModelError
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise error(f"{path}: not valid JSON (truncated or corrupt?): {err}") from None
+    if not isinstance(value, dict):
+        raise error(f"{path}: expected a JSON object, found {type(value).__name__}")
+    return value

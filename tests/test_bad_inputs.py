@@ -36,12 +36,12 @@ def test_a_bug_inside_evaluate_keeps_its_traceback(tmp_path, monkeypatch):
 
 
 def test_a_bug_inside_benchmark_keeps_its_traceback(monkeypatch):
-    import pipeline.benchmark
+    import pipeline.evaluation.benchmark
 
     def buggy(*args, **kwargs):
         raise ValueError("a bug")
 
-    monkeypatch.setattr(pipeline.benchmark, "benchmark", buggy)
+    monkeypatch.setattr(pipeline.evaluation.benchmark, "benchmark", buggy)
     result = runner.invoke(app, ["benchmark"])
     assert result.exit_code != 2 and isinstance(result.exception, ValueError)
 
@@ -121,7 +121,7 @@ def _truncate(path, keep=0.5):
 ])
 def test_a_damaged_classifier_pipeline_is_a_model_error_naming_the_file(tmp_path, damage, named, message):
     import pipeline
-    from pipeline.loading import ModelError
+    from pipeline.errors import ModelError
 
     model = _copy_model("theme", tmp_path)
     damage(model)
@@ -146,8 +146,8 @@ def test_a_damaged_classifier_pipeline_is_a_model_error_naming_the_file(tmp_path
     (lambda m: (m / "model.pt").unlink(), "", "model.pt is missing"),
 ])
 def test_a_damaged_generator_folder_is_a_model_error_naming_the_file(tmp_path, damage, named, message):
-    from pipeline.generation.generator import GenerationError, load_generator
-    from pipeline.loading import ModelError
+    from pipeline.errors import GenerationError, ModelError
+    from pipeline.models.generator import load_generator
 
     model = _copy_model("lm", tmp_path)
     damage(model)
@@ -161,7 +161,7 @@ def test_a_damaged_generator_folder_is_a_model_error_naming_the_file(tmp_path, d
 
 def test_a_pipeline_whose_generator_is_damaged_is_a_model_error_naming_the_file(tmp_path):
     import pipeline
-    from pipeline.loading import ModelError
+    from pipeline.errors import ModelError
 
     model = _copy_model("knbc-keywords", tmp_path)
     _truncate(model / "generator_keywords" / "model.pt")

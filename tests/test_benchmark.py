@@ -2,7 +2,7 @@
 
 from test_textcat import overfit
 
-from pipeline.benchmark import benchmark
+from pipeline.evaluation.benchmark import benchmark
 from pipeline.loading import save_pipeline
 
 
@@ -16,7 +16,7 @@ def test_benchmark_reports_every_figure(tmp_path):
 
 
 def test_generation_benchmark_on_the_shipped_keywords_model():
-    from pipeline.benchmark import generation_benchmark
+    from pipeline.evaluation.benchmark import generation_benchmark
     from pipeline.loading import MODELS_DIR
 
     results = generation_benchmark(MODELS_DIR / "generator-keywords", n_inputs=3)
@@ -24,7 +24,7 @@ def test_generation_benchmark_on_the_shipped_keywords_model():
 
 
 def test_process_benchmark_runs_every_engine_on_the_same_texts():
-    from pipeline.benchmark import process_benchmark
+    from pipeline.evaluation.benchmark import process_benchmark
 
     results = process_benchmark(n_process=2, chunk_size=8, texts=["京都の紅葉がきれいでした。", ""] * 10, longer=2)
     runs = ["tokenizer_only", "local_1_process", "local_2_processes", "dask_local_2_workers"]

@@ -2,7 +2,7 @@
 
 import re
 
-from pipeline.corpus import THEMES
+from pipeline.corpus.labels import THEMES
 from pipeline.corpus.stats import README_COUNTS, readme_mismatches, theme_statistics
 
 MARKERS = [f"［{theme}］" for theme in THEMES.values()]

@@ -13,11 +13,11 @@ from pipeline.evaluation.baselines import C_GRID, MajorityClass, MeanVectorLogis
 from pipeline.evaluation.compare import compare
 from pipeline.evaluation.metrics import classification_scores, confusion_matrix, format_mean_std, mean_std
 from pipeline.evaluation.models import build_model, split_hyperparams, with_vectors
-from pipeline.features import VectorLookup
-from pipeline.ginza import blank_japanese, ginza_vocab
 from pipeline.evaluation.protocols import protocol_runs
-from pipeline.evaluation.report import write_report
 from pipeline.evaluation.results import load_comparison
+from pipeline.ginza import blank_japanese, ginza_vocab
+from pipeline.models.features import VectorLookup
+from pipeline.report.comparison import write_report
 from pipeline.training.data import TASKS
 
 THEMES = list(TASKS["theme"])  # 携帯電話, 京都観光, スポーツ, グルメ

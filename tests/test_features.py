@@ -1,4 +1,4 @@
-"""pipeline.features (GiNZA Docs -> index arrays and tensors) and pipeline.nn.embedding."""
+"""pipeline.models.features (GiNZA Docs -> index arrays and tensors) and pipeline.nn.embedding."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.features import (
+from pipeline.models.features import (
     COVERAGE_STAGES,
     NO_VECTOR,
     PAD_ID,
@@ -128,7 +128,7 @@ def test_coverage_on_corpus_sentences(corpus_docs):
 
 def test_doc_rows_agree_with_spacys_string_lookup_token_by_token(nlp, corpus_docs):
     """The fast path (hashes out of Doc.to_array) against Vectors.find on each token's strings."""
-    from pipeline.features import HashedTokenIds
+    from pipeline.models.features import HashedTokenIds
 
     lookup = VectorLookup(nlp.vocab)
 

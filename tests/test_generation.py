@@ -4,15 +4,16 @@ import pytest
 import spacy
 import torch
 
-from pipeline.generation.data import Vocabulary
-from pipeline.generation.generator import (
+from pipeline.ginza import blank_japanese
+from pipeline.models.generator import (
     Decoding,
     GenerationError,
     LanguageModelGenerator,
     Seq2SeqGenerator,
     load_generator,
 )
-from pipeline.generation.train import (
+from pipeline.models.vocabulary import Vocabulary
+from pipeline.training.generation import (
     GenerationSettings,
     LMOptions,
     Seq2SeqOptions,
@@ -22,7 +23,6 @@ from pipeline.generation.train import (
     train_language_model,
     train_seq2seq,
 )
-from pipeline.ginza import blank_japanese
 
 torch.set_num_threads(1)
 SENTENCES = ["京都の紅葉がきれいでした。", "ラーメンがおいしかった。", "新しいケータイを買った。", "野球の試合を見た。"]
@@ -32,7 +32,7 @@ FAST = GenerationSettings(max_epochs=80, patience=80, batch_size=4, learn_rate=0
 
 @pytest.fixture(scope="module")
 def trained():
-    from pipeline.generation.data import keyword_pairs
+    from pipeline.models.vocabulary import keyword_pairs
 
     nlp = blank_japanese()
     docs = list(nlp.tokenizer.pipe(SENTENCES))

@@ -1,13 +1,13 @@
 """Generation data: keywords, pairs and the vocabulary."""
 
-from pipeline.generation.data import (
+from pipeline.ginza import blank_japanese
+from pipeline.models.vocabulary import (
     SPECIALS,
     Vocabulary,
     continuation_pairs,
     keyword_pairs,
     keywords,
 )
-from pipeline.ginza import blank_japanese
 
 
 def test_keywords_are_content_lemmas_in_order():

@@ -5,8 +5,8 @@ import json
 import torch
 
 from pipeline.evaluation.generation import evaluate_generation
-from pipeline.generation.tasks import train_task
-from pipeline.generation.train import GenerationSettings, LMOptions, Seq2SeqOptions
+from pipeline.training.generation import GenerationSettings, LMOptions, Seq2SeqOptions
+from pipeline.training.generation_tasks import train_task
 
 torch.set_num_threads(1)
 

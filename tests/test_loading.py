@@ -5,7 +5,8 @@ import spacy
 import torch
 
 import pipeline
-from pipeline.loading import DEFAULT_PIPELINE, TORCH_THREADS_ENV, SettingError, torch_threads_setting
+from pipeline.errors import SettingError
+from pipeline.loading import DEFAULT_PIPELINE, TORCH_THREADS_ENV, torch_threads_setting
 
 
 @pytest.fixture

@@ -12,9 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.batch import AnnotateOptions, InputSpec, process
-from pipeline.batch.inputs import InputError
-from pipeline.batch.output import OutputError
 from pipeline.cli import app
+from pipeline.errors import InputError, OutputError
 from pipeline.loading import DEFAULT_PIPELINE
 from pipeline.tokenizer import SUDACHI_MAX_BYTES
 
@@ -226,7 +225,7 @@ def test_killed_half_way_then_resumed_gives_the_uninterrupted_output(tmp_path, c
 def test_an_engine_that_cannot_start_leaves_nothing_behind(tmp_path, monkeypatch):
     import importlib
 
-    from pipeline.batch.engines import EngineError
+    from pipeline.errors import EngineError
 
     process_module = importlib.import_module("pipeline.batch.process")  # the module, not the function
 

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.evaluation.summary import (
+from pipeline.report.summary import (
     SUMMARY_HTML,
     SUMMARY_MD,
     Notice,

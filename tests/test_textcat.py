@@ -280,7 +280,7 @@ def test_a_saved_classifier_records_its_vectors_and_refuses_other_ones(trained, 
     import srsly
 
     from pipeline.components.architectures import ginza_vectors_record
-    from pipeline.features import VectorsMismatchError
+    from pipeline.errors import VectorsMismatchError
 
     nlp, _ = trained
     nlp.to_disk(tmp_path / "model")

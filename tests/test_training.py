@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 import pipeline
 from pipeline.cli import app
 from pipeline.corpus.export import records_to_docs
-from pipeline.loading import ModelError, check_model_dir
+from pipeline.errors import ModelError
+from pipeline.loading import check_model_dir
 
 CONFIGS = Path(__file__).resolve().parents[1] / "models" / "configs"
 TINY_MODEL = [

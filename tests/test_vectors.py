@@ -55,7 +55,7 @@ def test_similar_command_prints_word_and_score_or_one_line_for_an_unknown_word()
 
     import pipeline
     from pipeline.cli import app
-    from pipeline.features import UnknownWordError
+    from pipeline.errors import UnknownWordError
 
     runner = CliRunner()
     result = runner.invoke(app, ["similar", "ケータイ", "--top", "3"])

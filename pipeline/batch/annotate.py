@@ -60,10 +60,11 @@ def forget_pipelines() -> None:
 
 def check_options(options: AnnotateOptions) -> None:
     """Check, from the model folder's config and without loading it, that the pipeline has what
-    ``options`` ask for; raise :class:`~pipeline.loading.ModelError` saying what is missing."""
+    ``options`` ask for; raise :class:`~pipeline.errors.ModelError` saying what is missing."""
     from spacy.util import load_config
 
-    from pipeline.loading import ModelError, check_model_dir
+    from pipeline.errors import ModelError
+    from pipeline.loading import check_model_dir
 
     meta = check_model_dir(options.model)
     components = load_config(Path(options.model) / "config.cfg")["components"]

@@ -13,13 +13,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Optional
 
 from pipeline.batch.annotate import AnnotateOptions, annotate_chunk, loaded_pipeline
-from pipeline.errors import KnbcError
+from pipeline.errors import EngineError
 
 ENGINES = ("local", "dask")
-
-
-class EngineError(KnbcError):
-    """An engine that cannot start (e.g. no Dask scheduler at the address given)."""
 
 
 def ordered_map(submit: Callable, wait: Callable, items: Iterable, in_flight: int) -> Iterator:

@@ -18,16 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Optional
 
-from pipeline.errors import KnbcError
+from pipeline.errors import InputError
 
 FORMATS = ("txt", "jsonl", "csv", "parquet")
 SUFFIXES = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 STDIN = "-"
 _SNIFF_BYTES = 8192
-
-
-class InputError(KnbcError):
-    """An input argument that cannot be read at all (no such path, unknown type): the run does not start."""
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
-from pipeline.errors import KnbcError
+from pipeline.errors import OutputError
 
 OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 _PARQUET_BATCH = 2048
-
-
-class OutputError(KnbcError):
-    """An output that exists (without --overwrite / --resume), a resume that does not match, a bad format."""
 
 
 def output_format(out: Path, fmt: Optional[str] = None) -> str:

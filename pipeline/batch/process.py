@@ -21,8 +21,8 @@ from typing import Optional
 from pipeline.batch.annotate import AnnotateOptions, check_options
 from pipeline.batch.engines import check_engine, start_engine
 from pipeline.batch.inputs import STDIN, Failure, InputSpec, Record, read_inputs, resolve_inputs
-from pipeline.batch.output import OutputError, OutputSpool, default_errors_path, output_format
-from pipeline.errors import UsageError
+from pipeline.batch.output import OutputSpool, default_errors_path, output_format
+from pipeline.errors import OutputError, UsageError
 
 DEFAULT_CHUNK = 256
 
@@ -136,7 +136,7 @@ def _skip_done(entries: Iterator[Record | Failure], done: int, chunk_size: int, 
                files: list[tuple[str, str]], out: Path) -> str:
     """Read past the ``done`` records of an interrupted run, chunk by chunk as it read them, and check
     that they are the records it read (stdin may bring other data; so may a file rewritten to the same
-    size and time); return their digest. Raises :class:`~pipeline.batch.output.OutputError` if not."""
+    size and time); return their digest. Raises :class:`~pipeline.errors.OutputError` if not."""
     content = ""
     for start in range(0, done, chunk_size):
         content = _digest(content, list(itertools.islice(entries, min(chunk_size, done - start))))

@@ -11,8 +11,8 @@ from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, Softmax_v2, chain
 from thinc.types import Floats2d
 
-from pipeline.features import FeatureBatch, FeatureExtractor, HashedTokenIds, vectors_record, vectors_table
 from pipeline.ginza import GINZA_MODEL, ginza_vocab
+from pipeline.models.features import FeatureBatch, FeatureExtractor, HashedTokenIds, vectors_record, vectors_table
 from pipeline.nn.text_encoder import RecurrentTextEncoder
 
 

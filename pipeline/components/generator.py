@@ -32,9 +32,9 @@ from pathlib import Path
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from pipeline.corpus.export import THEME_LABELS
-from pipeline.generation.data import keywords, theme_token
-from pipeline.generation.generator import Decoding, LanguageModelGenerator, Seq2SeqGenerator, load_generator
+from pipeline.corpus.labels import THEME_LABELS
+from pipeline.models.generator import Decoding, LanguageModelGenerator, Seq2SeqGenerator, load_generator
+from pipeline.models.vocabulary import keywords, theme_token
 
 REF_KEY = "knbc_generator"  # doc.user_data: that component's key; doc.user_hooks: the component
 RESULT_KEY = "knbc_generated"  # doc.user_data: the cached (generated, attention) of that Doc

@@ -21,7 +21,7 @@ from spacy.util import registry
 from thinc.api import Config, Model
 
 from pipeline.components.architectures import ginza_vectors_record  # (also registers knbc.RNNClassifier.v1)
-from pipeline.features import VECTORS_CFG_KEY, check_vectors_record
+from pipeline.models.features import VECTORS_CFG_KEY, check_vectors_record
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -108,13 +108,13 @@ class RecurrentTextCategorizer(TextCategorizer):
 
     def from_disk(self, path, *, exclude=tuple()) -> "RecurrentTextCategorizer":
         """spaCy's ``from_disk``, refusing a model trained with other vectors than the installed ones
-        (:class:`pipeline.features.VectorsMismatchError`); a model without a record loads with a warning.
-        A missing, truncated or corrupt ``cfg`` or ``model`` is a :class:`pipeline.loading.ModelError` naming
+        (:class:`pipeline.errors.VectorsMismatchError`); a model without a record loads with a warning.
+        A missing, truncated or corrupt ``cfg`` or ``model`` is a :class:`pipeline.errors.ModelError` naming
         the file, with ``spacy.load`` as with ``pipeline.load``."""
         try:
             super().from_disk(path, exclude=exclude)
         except Exception:
-            from pipeline.loading import check_component_files
+            from pipeline.components.files import check_component_files
 
             check_component_files(Path(path), trained=True)  # raises ModelError naming the damaged file
             raise  # the files look sound: a bug, which keeps its traceback

@@ -3,7 +3,7 @@
 spaCy looks a token's vector up by its text only (私は焼肉をよく食べる: 焼肉 and よく get zeros).
 This component sets spaCy's user hooks on each Doc so that ``token.vector``, ``token.has_vector``,
 ``span.vector``, ``doc.vector`` (means over all tokens, as spaCy takes them), their
-``has_vector`` and ``similarity`` (cosine) use :class:`pipeline.features.VectorLookup` on the
+``has_vector`` and ``similarity`` (cosine) use :class:`pipeline.models.features.VectorLookup` on the
 ja_ginza table; ``token._.vector_source`` says which string found the vector (``"text"``,
 ``"lemma"``, ``"norm"``) or None. Setting the hooks costs three dict updates per Doc; the
 lookups run only when a vector is read.
@@ -22,8 +22,15 @@ import numpy as np
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
-from pipeline.features import LOOKUP_FIELDS, NO_VECTOR, NearestWords, VECTORS_CFG_KEY, VectorLookup, check_vectors_record
 from pipeline.ginza import blank_japanese, ginza_vocab
+from pipeline.models.features import (
+    LOOKUP_FIELDS,
+    NO_VECTOR,
+    VECTORS_CFG_KEY,
+    NearestWords,
+    VectorLookup,
+    check_vectors_record,
+)
 
 SOURCE_HOOK = "knbc_vector_source"  # doc.user_token_hooks: which lookup stage found a token's vector
 
@@ -107,7 +114,7 @@ class VectorHooks:
     def from_disk(self, path, exclude=()) -> "VectorHooks":
         """Check the saved record against the installed vectors (:class:`VectorsMismatchError` when
         they differ; a folder without one loads with a warning)."""
-        from pipeline.loading import read_json_object
+        from pipeline.resources import read_json_object
 
         cfg = Path(path) / "cfg"
         saved = read_json_object(cfg).get(VECTORS_CFG_KEY) if cfg.is_file() else None

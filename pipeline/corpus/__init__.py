@@ -1,8 +1,7 @@
 """Reading the KNB corpus: KNP analyses (corpus1), 評判 annotations (corpus2), joined records."""
 
+from pipeline.corpus.labels import SENTIMENTS, THEMES
 from pipeline.corpus.records import (
-    SENTIMENTS,
-    THEMES,
     Corpus,
     CorpusReport,
     SentenceRecord,

@@ -19,14 +19,13 @@ import pandas as pd
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 
-from pipeline.corpus.records import SENTIMENTS, THEMES, Corpus, SentenceRecord
+from pipeline.corpus.labels import SENTIMENT_LABELS, THEME_LABELS
+from pipeline.corpus.records import Corpus, SentenceRecord
 from pipeline.corpus.splits import Splits
 from pipeline.msgpack_cache import cached_msgpack_registries
 
 TABLE_FORMATS = ("jsonl", "csv", "parquet")
 REPUTATION_SPANS = "reputation"
-THEME_LABELS = tuple(THEMES.values())
-SENTIMENT_LABELS = SENTIMENTS
 
 
 def gold_cats(record: SentenceRecord) -> dict[str, float]:

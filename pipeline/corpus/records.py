@@ -14,12 +14,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipeline.corpus.archive import read_corpus_files
+from pipeline.corpus.labels import THEMES
 from pipeline.corpus.knp import Entity, KnpSentence, Morpheme, parse_knp
 from pipeline.corpus.reputation import Reputation, parse_reputation_tsv
 from pipeline.errors import CorpusFormatError
 
-THEMES = {"Keitai": "携帯電話", "Kyoto": "京都観光", "Sports": "スポーツ", "Gourmet": "グルメ"}
-SENTIMENTS = ("positive", "negative", "mixed", "neutral")
 THEME_MARKER = re.compile(r"^［(?:" + "|".join(THEMES.values()) + r")］")
 _SID = re.compile(r"^(?P<article>KN\d+_(?P<theme>[A-Za-z]+)_\d+)-1-(?P<position>\d+)-(?P<sub>\d+)$")
 

@@ -6,7 +6,8 @@ from collections import Counter
 
 import pandas as pd
 
-from pipeline.corpus.records import SENTIMENTS, Corpus
+from pipeline.corpus.records import Corpus
+from pipeline.corpus.labels import SENTIMENTS
 
 # From the KNBC README (section KNBコーパスの概要): theme -> (articles, sentences)
 README_COUNTS = {"携帯電話": (79, 1278), "京都観光": (91, 1498), "スポーツ": (22, 522), "グルメ": (57, 888)}

@@ -19,8 +19,8 @@ from spacy.vocab import Vocab
 from threadpoolctl import threadpool_limits
 
 from pipeline.evaluation.metrics import classification_scores
-from pipeline.features import NO_VECTOR, VectorLookup
 from pipeline.ginza import ginza_vocab
+from pipeline.models.features import NO_VECTOR, VectorLookup
 
 # candidates for the inverse regularization of logistic regression: half-decades from 0.001 to 100, as a
 # scikit-learn user tunes C (standardized mean vectors want C near 0.01, TF-IDF features near 10)

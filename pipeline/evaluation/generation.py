@@ -19,10 +19,10 @@ import torch  # noqa: E402
 from pipeline.evaluation.generation_metrics import generation_scores  # noqa: E402
 from pipeline.evaluation.ngram_lm import KneserNeyLM  # noqa: E402
 from pipeline.evaluation.retrieval import KeywordRetriever  # noqa: E402
-from pipeline.generation.data import UNK  # noqa: E402
-from pipeline.generation.generator import Decoding, Seq2SeqGenerator, load_generator  # noqa: E402
-from pipeline.generation.tasks import split_articles, task_pairs  # noqa: E402
-from pipeline.generation.train import article_streams, lm_nll, seq2seq_dev_scores  # noqa: E402
+from pipeline.models.generator import Decoding, Seq2SeqGenerator, load_generator  # noqa: E402
+from pipeline.models.vocabulary import UNK  # noqa: E402
+from pipeline.training.generation import article_streams, lm_nll, seq2seq_dev_scores  # noqa: E402
+from pipeline.training.generation_tasks import split_articles, task_pairs  # noqa: E402
 
 GREEDY = Decoding(method="greedy")
 BEAM4 = Decoding(method="beam", beam_size=4)

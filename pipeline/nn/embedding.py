@@ -10,7 +10,7 @@ from torch import nn
 class StaticPlusTrainableEmbedding(nn.Module):
     """Concatenates a token's static vector and a trainable embedding: (B, T) -> (B, T, dim + trainable_dim).
 
-    Inputs follow :class:`pipeline.features.FeatureBatch`: ``vector_rows`` indexes ``vectors`` with
+    Inputs follow :class:`pipeline.models.features.FeatureBatch`: ``vector_rows`` indexes ``vectors`` with
     ``-1`` for no vector (and padding), ``token_ids`` indexes the trainable table with ``0`` for padding.
 
     * The static part is ``vectors[row]``, zero where ``row == -1``.

@@ -3,7 +3,7 @@
 Vocabulary conventions (one vocabulary shared by source and target, ``vocab_size`` = V ids):
 
 * ``pad_id`` (default 0) pads both sides; ``unk_id`` (1), ``bos_id`` (2) and ``eos_id`` (3) are the
-  unknown, start and end ids (the defaults match :class:`pipeline.generation.data.Vocabulary`).
+  unknown, start and end ids (the defaults match :class:`pipeline.models.vocabulary.Vocabulary`).
 * Extended vocabulary (copy): ``src_ids`` holds in-vocabulary ids, OOV source words as ``unk_id``.
   ``src_ext_ids`` is the same sequence where the k-th distinct OOV word of the *batch* gets the id
   ``V + k`` (0 <= k < ``n_oov``), every other position keeps its ``src_ids`` id. Output distributions

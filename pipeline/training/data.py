@@ -16,15 +16,11 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
-from pipeline.corpus.export import SENTIMENT_LABELS, THEME_LABELS
+from pipeline.corpus.labels import SENTIMENT_LABELS, THEME_LABELS
 from pipeline.corpus.records import SentenceRecord
-from pipeline.errors import KnbcError, UsageError
+from pipeline.errors import DataError, UsageError
 
 TASKS: dict[str, tuple[str, ...]] = {"theme": THEME_LABELS, "sentiment": SENTIMENT_LABELS}
-
-
-class DataError(KnbcError, ValueError):
-    """User training data that cannot be read: names the file, the line or row, and what was expected."""
 
 
 def record_label(record: SentenceRecord, task: str) -> str:

@@ -148,9 +148,9 @@ def assemble(model_dirs: Sequence[str | Path], out: str | Path, link: bool = Fal
     component folder of ``out`` is a relative symlink to the folder it came from (``spacy.load`` and
     ``spacy package`` follow it), so a repository keeps one copy of each model.
     """
-    from pipeline.generation.generator import load_generator
     from pipeline.ginza import blank_japanese
     from pipeline.loading import check_model_dir
+    from pipeline.models.generator import load_generator
 
     nlp = blank_japanese()
     sources: dict[str, Path] = {}  # component name -> the folder its weights come from

@@ -35,7 +35,7 @@ from spacy.attrs import LEMMA, NORM, ORTH
 from spacy.tokens import Doc, Token
 from spacy.vocab import Vocab
 
-from pipeline.errors import KnbcError, UsageError
+from pipeline.errors import UnknownWordError, UsageError, VectorsMismatchError
 
 PAD_ID = 0  # TokenVocab id of padding positions
 UNK_ID = 1  # TokenVocab id of tokens outside the vocabulary
@@ -366,10 +366,6 @@ def vectors_table(vocab: Vocab) -> torch.Tensor:
     return torch.from_numpy(data)
 
 
-class UnknownWordError(KnbcError, ValueError):
-    """A word that finds no vector by its text, lemma or norm."""
-
-
 class NearestWords:
     """The words nearest to a word by cosine over a vector table (``pipeline.similar``, ``knbc similar``).
 
@@ -417,10 +413,6 @@ FINGERPRINT_ROWS = 1000  # rows of a vector table hashed into its record (with i
 
 
 VECTORS_CFG_KEY = "vectors"  # a saved component's cfg: the record of the vectors it was trained with
-
-
-class VectorsMismatchError(KnbcError):
-    """A model trained with other static vectors than the ones installed."""
 
 
 def vectors_record(vocab: Vocab, package: str | None = None, version: str | None = None) -> dict[str, Any]:

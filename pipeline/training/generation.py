@@ -16,41 +16,15 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from pipeline.features import VectorLookup, vectors_table
-from pipeline.generation.batching import make_batch
-from pipeline.generation.data import EOS, THEME_IDS, Pair, Vocabulary
 from pipeline.ginza import ginza_vocab
+from pipeline.models.batching import make_batch
+from pipeline.models.features import VectorLookup, vectors_table
+from pipeline.models.builders import LMOptions, Seq2SeqOptions, build_language_model, build_seq2seq
+from pipeline.models.vocabulary import EOS, Pair, Vocabulary
+from pipeline.corpus.labels import THEME_IDS
 from pipeline.nn.language_model import LSTMLanguageModel, detach_state, truncated_bptt_batches
 from pipeline.nn.seq2seq import Seq2Seq
 from pipeline.training.loop import TrainResult, TrainSettings, length_bucketed_batches, run_epochs
-
-
-@dataclass
-class Seq2SeqOptions:
-    """The network and data options of a Seq2Seq generator (saved with the model)."""
-
-    hidden_size: int = 256
-    attention: str = "additive"  # additive | multiplicative | none
-    copy: bool = True
-    dropout: float = 0.2
-    min_count: int = 2  # vocabulary: tokens seen at least this often in training
-    max_source: int = 60  # source tokens kept (longer sources are truncated, with a warning at inference)
-    max_target: int = 60  # target tokens trained on
-    pretrained: bool = True  # initialise embeddings from the ja_ginza vectors (300-d)
-
-
-@dataclass
-class LMOptions:
-    """The network and data options of the LSTM language model (saved with the model)."""
-
-    embed_dim: int = 300
-    hidden_size: int = 300
-    layers: int = 1
-    dropout: float = 0.3
-    themes: bool = True  # condition on the article's theme
-    min_count: int = 2
-    bptt: int = 35
-    pretrained: bool = True
 
 
 @dataclass
@@ -128,7 +102,7 @@ def train_seq2seq(
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
     vocab = Vocabulary.build((tokens for p in train for tokens in (p.source, p.target)), min_count=options.min_count)
-    model = build_seq2seq(vocab, options)
+    model = build_seq2seq(vocab, options, pretrained_matrix(vocab) if options.pretrained else None)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=settings.learn_rate)
 
     def train_epoch(epoch: int) -> float:
@@ -156,20 +130,6 @@ def train_seq2seq(
     )
     model.eval()
     return model, vocab, result
-
-
-def build_seq2seq(vocab: Vocabulary, options: Seq2SeqOptions, pretrained: bool | None = None) -> Seq2Seq:
-    """A Seq2Seq for ``vocab`` (ja_ginza-initialised embeddings when ``options.pretrained``)."""
-    use_pretrained = options.pretrained if pretrained is None else pretrained
-    return Seq2Seq(
-        len(vocab),
-        embed_dim=300,
-        hidden_size=options.hidden_size,
-        attention=options.attention,
-        copy=options.copy,
-        dropout=options.dropout,
-        pretrained=pretrained_matrix(vocab) if use_pretrained else None,
-    )
 
 
 def article_streams(articles: Sequence[Sequence[Sequence[str]]], themes: Sequence[str], vocab: Vocabulary):
@@ -219,7 +179,8 @@ def train_language_model(
 ) -> tuple[LSTMLanguageModel, TrainResult]:
     """Train the LSTM LM with truncated BPTT (chunks of ``options.bptt``), best epoch on dev."""
     torch.manual_seed(settings.seed)
-    model = build_language_model(vocab, options)
+    model = build_language_model(
+        vocab, options, pretrained_matrix(vocab, options.embed_dim) if options.pretrained else None)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learn_rate)
 
     def train_epoch(epoch: int) -> float:
@@ -256,17 +217,3 @@ def train_language_model(
     )
     model.eval()
     return model, result
-
-
-def build_language_model(vocab: Vocabulary, options: LMOptions, pretrained: bool | None = None) -> LSTMLanguageModel:
-    """An LSTM LM for ``vocab`` (ja_ginza-initialised embeddings when ``options.pretrained``)."""
-    use_pretrained = options.pretrained if pretrained is None else pretrained
-    return LSTMLanguageModel(
-        len(vocab),
-        embed_dim=options.embed_dim,
-        hidden_size=options.hidden_size,
-        layers=options.layers,
-        dropout=options.dropout,
-        n_themes=len(THEME_IDS) if options.themes else 0,
-        pretrained=pretrained_matrix(vocab, options.embed_dim) if use_pretrained else None,
-    )

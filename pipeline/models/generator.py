@@ -11,19 +11,16 @@ from typing import Sequence
 
 import torch
 
-from pipeline.errors import KnbcError
-from pipeline.generation.batching import decode_ids, encode_sources
-from pipeline.generation.data import BOS, EOS, PAD, THEME_IDS, UNK, Vocabulary
-from pipeline.generation.train import LMOptions, Seq2SeqOptions, build_language_model, build_seq2seq
-from pipeline.loading import ModelError, read_json_object
+from pipeline.errors import GenerationError, GeneratorFolderError
+from pipeline.models.batching import decode_ids, encode_sources
+from pipeline.models.vocabulary import BOS, EOS, PAD, UNK, Vocabulary
+from pipeline.corpus.labels import THEME_IDS
 from pipeline.nn.decoding import beam_search, greedy, language_model_stepper, sample, seq2seq_stepper
+from pipeline.resources import read_json_object
+from pipeline.models.builders import LMOptions, Seq2SeqOptions, build_language_model, build_seq2seq
 
 METHODS = ("greedy", "beam", "sample")
 MAX_LENGTH_LIMIT = 200
-
-
-class GenerationError(KnbcError, ValueError):
-    """Generation settings or inputs out of range."""
 
 
 @dataclass
@@ -156,11 +153,6 @@ class LanguageModelGenerator:
         return path
 
 
-class GeneratorFolderError(ModelError, GenerationError):
-    """A generator folder with a file missing, truncated or corrupt: names the file (a ``ModelError``,
-    and a ``GenerationError`` as before)."""
-
-
 def load_generator(path: str | Path) -> Seq2SeqGenerator | LanguageModelGenerator:
     """Load a generator saved by ``save``; a missing, truncated or corrupt file is a
     :class:`GeneratorFolderError` naming it."""
@@ -178,10 +170,10 @@ def load_generator(path: str | Path) -> Seq2SeqGenerator | LanguageModelGenerato
         vocab = Vocabulary.from_dict(meta["vocab"])
         if meta["kind"] == "lm":
             options = LMOptions(**meta["options"])
-            model = build_language_model(vocab, options, pretrained=False)
+            model = build_language_model(vocab, options)
         else:
             options = Seq2SeqOptions(**meta["options"])
-            model = build_seq2seq(vocab, options, pretrained=False)
+            model = build_seq2seq(vocab, options)
             task = meta["task"]
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise GeneratorFolderError(f"{path / 'generator.json'}: not what a generator saves "

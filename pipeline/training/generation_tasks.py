@@ -10,9 +10,10 @@ from pathlib import Path
 from pipeline.corpus import shipped_corpus
 from pipeline.corpus.splits import load_splits
 from pipeline.errors import UsageError
-from pipeline.generation.data import Pair, Vocabulary, continuation_pairs, keyword_pairs
-from pipeline.generation.generator import LanguageModelGenerator, Seq2SeqGenerator
-from pipeline.generation.train import (
+from pipeline.ginza import blank_japanese
+from pipeline.models.generator import LanguageModelGenerator, Seq2SeqGenerator
+from pipeline.models.vocabulary import Pair, Vocabulary, continuation_pairs, keyword_pairs
+from pipeline.training.generation import (
     GenerationSettings,
     LMOptions,
     Seq2SeqOptions,
@@ -20,7 +21,6 @@ from pipeline.generation.train import (
     train_language_model,
     train_seq2seq,
 )
-from pipeline.ginza import blank_japanese
 
 TASKS = ("keywords", "continuation", "lm")
 SPLITS = ("train", "dev", "test")

@@ -25,7 +25,8 @@ from urllib.parse import quote
 import pandas as pd
 
 from pipeline.evaluation.metrics import format_mean_std, mean_std
-from pipeline.evaluation.report import (
+from pipeline.evaluation.results import RESULTS_CSV, Comparison, load_comparison
+from pipeline.report.comparison import (
     FAMILY_NAMES,
     PER_CLASS_PNG,
     PROTOCOLS,
@@ -41,7 +42,6 @@ from pipeline.evaluation.report import (
     worst_table,
     write_comparison_report,
 )
-from pipeline.evaluation.results import RESULTS_CSV, Comparison, load_comparison
 
 SUMMARY_HTML = "index.html"
 SUMMARY_MD = "README.md"

@@ -12,12 +12,12 @@ from typing import Iterable, Sequence
 
 from spacy.tokens import Doc
 
+from pipeline.corpus.labels import THEME_IDS  # noqa: F401  (re-exported for the generators)
 from pipeline.corpus.records import SentenceRecord
 
 CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPECIALS = (PAD, UNK, BOS, EOS)
-THEME_IDS = {"携帯電話": 0, "京都観光": 1, "スポーツ": 2, "グルメ": 3}
 
 
 def theme_token(theme: str) -> str:

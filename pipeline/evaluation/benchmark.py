@@ -134,8 +134,8 @@ def benchmark(model: str | Path = DEFAULT_PIPELINE, texts: Sequence[str] | None 
 def generation_benchmark(model: str | Path, n_inputs: int = 100) -> dict:
     """Decoding speed of a Seq2Seq generator, greedy and beam 4, on the first test inputs of its task."""
     from pipeline.evaluation.generation import BEAM4, GREEDY, decode_all
-    from pipeline.generation.generator import load_generator
-    from pipeline.generation.tasks import task_pairs
+    from pipeline.models.generator import load_generator
+    from pipeline.training.generation_tasks import task_pairs
 
     generator = load_generator(model)
     if not hasattr(generator, "task"):

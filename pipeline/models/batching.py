@@ -8,7 +8,7 @@ from typing import Sequence
 
 import torch
 
-from pipeline.generation.data import BOS, EOS, Vocabulary
+from pipeline.models.vocabulary import BOS, EOS, Vocabulary
 
 
 @dataclass

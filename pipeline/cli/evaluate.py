@@ -1,0 +1,137 @@
+"""``knbc evaluate``, ``knbc evaluate-generation``, ``knbc benchmark``: thin commands over :mod:`pipeline.evaluation`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pipeline.errors import UsageError
+
+from pipeline.cli.common import app, user_errors
+
+
+def parse_setting(item: str) -> tuple[str, object]:
+    """``(key, value)`` of a ``--set KEY=VALUE``: numbers and true/false as JSON, anything else as text."""
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise UsageError(f"--set takes KEY=VALUE, not {item!r}")
+    if not (value[:1].isdigit() or value in ("true", "false")):
+        return key, value
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        raise UsageError(f"--set {key}: {value!r} is not a number") from None
+
+
+def check_evaluate_args(task: str, protocol: str, models: Optional[list[str]], runs: Optional[int],
+                        hyperparams: dict) -> None:
+    """Raise :class:`UsageError` for a task, protocol, model, run count or hyperparameter that
+    ``knbc evaluate`` does not know, before anything is trained."""
+    from pipeline.evaluation.models import MODELS, split_hyperparams
+    from pipeline.evaluation.protocols import PROTOCOLS
+    from pipeline.training.data import TASKS
+
+    if task not in TASKS:
+        raise UsageError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"unknown protocol {protocol!r}; expected one of {list(PROTOCOLS)}")
+    unknown = [name for name in models or [] if name not in MODELS]
+    if unknown:
+        raise UsageError(f"unknown model(s) {unknown}; expected some of {list(MODELS)}")
+    if runs is not None and runs < 1:
+        raise UsageError(f"--runs must be at least 1, not {runs}")
+    try:
+        split_hyperparams(hyperparams)
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"--set: {err}") from None
+
+
+@app.command("evaluate")
+def evaluate_command(
+    task: str = typer.Option("theme", help="theme | sentiment"),
+    protocol: str = typer.Option("cv5", help="cv5 (5 article-grouped folds) | peer (random 10%, 5 seeds) | split"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Results folder (default: out/eval/TASK-PROTOCOL)."),
+    models: Optional[str] = typer.Option(None, help="Comma-separated subset, e.g. majority,spacy_bow,bilstm_attention."),
+    runs: Optional[int] = typer.Option(None, help="Only the first N folds / seeds."),
+    hyperparam: Optional[list[str]] = typer.Option(None, "--set", help="Hyperparameter KEY=VALUE, repeatable."),
+    threads: int = typer.Option(1, help="torch and BLAS threads. With 1 (as in reports/) a rerun gives the same numbers; "
+                                        "other counts sum in another order, and a model may stop at another epoch."),
+) -> None:
+    """Train and score baselines, spaCy's textcats and our recurrent variants in one run; write the report."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from pipeline.evaluation import compare
+    from pipeline.report.comparison import write_report
+
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)  # numpy's BLAS too (spaCy's textcats, TF-IDF + LR)
+
+    out = out or Path("out") / "eval" / f"{task}-{protocol}"
+    names = models.split(",") if models else None
+    with user_errors():
+        hyperparams = dict(parse_setting(item) for item in hyperparam or [])
+        check_evaluate_args(task, protocol, names, runs, hyperparams)
+        compare(task, protocol, out, models=names, runs=runs, hyperparams=hyperparams)  # a ValueError here is a bug
+    typer.echo(f"wrote {write_report(out)}")
+
+
+@app.command("evaluate-generation")
+def evaluate_generation_command(
+    out: Path = typer.Option(Path("reports/generation"), "--out", help="Folder for results.json, report.md, heatmaps."),
+    keywords_model: Path = typer.Option(Path("models/generator-keywords"), help="keywords → sentence, attention."),
+    no_attention_model: Path = typer.Option(Path("models/generator-keywords-noattn"), help="The same, no attention."),
+    continuation_model: Path = typer.Option(Path("models/generator-continuation"), help="continuation model."),
+    lm_model: Path = typer.Option(Path("models/lm"), help="LSTM language model."),
+) -> None:
+    """Score the generators and their baselines on the held-out articles; write the report."""
+    from pipeline.evaluation.generation import evaluate_generation
+
+    with user_errors():
+        report = evaluate_generation(out, keywords_model, no_attention_model, continuation_model, lm_model)
+    typer.echo(f"wrote {report}")
+
+
+def check_benchmark_generator(path: Path) -> None:
+    """Raise :class:`UsageError` unless ``path`` holds a Seq2Seq generator (whose decoding speed is measured)."""
+    from pipeline.models.generator import LanguageModelGenerator, load_generator
+
+    if isinstance(load_generator(path), LanguageModelGenerator):
+        raise UsageError(f"{path}: decoding speed is measured for Seq2Seq generators, not language models")
+
+
+@app.command("benchmark")
+def benchmark_command(
+    model: Path = typer.Option(None, "--model", help="Pipeline folder (default: models/knbc)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the results to this JSON file."),
+    repeats: int = typer.Option(5, help="Timed runs of each pipeline, taken in turns; the best counts."),
+    generator: Optional[Path] = typer.Option(None, "--generator", help="Instead: decoding speed of this generator."),
+    batch: bool = typer.Option(False, "--process", help="Instead: documents/s of `knbc process` for each engine."),
+    n_process: int = typer.Option(2, "--n-process", help="Workers for the multi-process and Dask runs (--process)."),
+    busy: bool = typer.Option(False, "--busy", help="Also measure latency while other processes burn the CPU."),
+    busy_processes: int = typer.Option(1, "--busy-processes", help="How many CPU-burning processes --busy starts."),
+) -> None:
+    """Sentences/s of the pipeline pipeline.load() gives (nlp.pipe, default settings) against its tokenizer alone
+    on the KNBC sentences, latency (idle, and with --busy under load), memory; or, with --generator, greedy and
+    beam-4 decoding speed; or, with --process, `knbc process` per engine."""
+    from pipeline.evaluation.benchmark import benchmark, generation_benchmark, process_benchmark
+    from pipeline.loading import DEFAULT_PIPELINE
+
+    if generator and not batch:
+        with user_errors():
+            check_benchmark_generator(generator)
+    with user_errors():
+        if batch:
+            results = process_benchmark(model or DEFAULT_PIPELINE, n_process=n_process)
+        elif generator:
+            results = generation_benchmark(generator)
+        else:
+            results = benchmark(model or DEFAULT_PIPELINE, repeats=repeats, busy=busy_processes if busy else 0)
+    for key, value in results.items():
+        typer.echo(f"{key:>28}: {value}")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")

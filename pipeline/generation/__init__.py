@@ -1,1 +1,0 @@
-"""Text generation on KNBC: keywords → sentence and continuation (Seq2Seq), and an LSTM language model."""

@@ -1,0 +1,37 @@
+"""Every model under models/ still loads and predicts what it predicted before the redesign
+(tests/data/predictions_before_redesign.json, written by the code of commit 54368b3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import spacy
+
+from pipeline.ginza import blank_japanese
+from pipeline.models.generator import Decoding, load_generator
+
+ROOT = Path(__file__).resolve().parents[1]
+BEFORE = json.loads((ROOT / "tests/data/predictions_before_redesign.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(BEFORE["pipelines"]))
+def test_a_saved_pipeline_predicts_what_it_did_before_the_redesign(name):
+    nlp = spacy.load(ROOT / "models" / name)
+    for doc, before in zip(nlp.pipe(BEFORE["sentences"]), BEFORE["pipelines"][name], strict=True):
+        assert doc.cats == pytest.approx(before["cats"], abs=2e-6)
+        assert (doc._.generated if doc.has_extension("generated") else None) == before["generated"]
+
+
+@pytest.mark.parametrize("name", sorted(BEFORE["generators"]))
+def test_a_saved_generator_generates_what_it_did_before_the_redesign(name):
+    generator = load_generator(ROOT / "models" / name)
+    tokenizer = blank_japanese().tokenizer
+    for sentence, before in zip(BEFORE["sentences"], BEFORE["generators"][name]):
+        tokens = [t.text for t in tokenizer(sentence)]
+        if name == "lm":
+            out = generator.generate(tokens[:3], theme="京都観光", decoding=Decoding(method="greedy", max_length=20))
+        else:
+            out = generator.generate(tokens, decoding=Decoding(method="beam", beam_size=4, max_length=30))
+        assert out.text == before
