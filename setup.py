@@ -1,9 +1,9 @@
 """The wheel carries the shipped data inside the package, so that an installed package works anywhere.
 
 ``pip install .`` copies :data:`pipeline.resources.SHIPPED` (the default pipeline, the keywords
-generator, the KNB corpus with its license) into ``pipeline/_shipped/`` of the built package,
-following the symlinks of pipelines assembled by reference. An editable install reads them from the
-checkout instead. Everything else is declared in pyproject.toml.
+generator, the KNB corpus with its license, the livedoor news corpus with its licences) into
+``pipeline/_shipped/`` of the built package, following the symlinks of pipelines assembled by
+reference. An editable install reads them from the checkout instead. Everything else is declared in pyproject.toml.
 """
 
 import shutil
@@ -13,7 +13,8 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-SHIPPED = ("models/knbc", "models/generator-keywords", "corpora/knbc")  # as pipeline/resources.py lists them
+# as pipeline/resources.py lists them
+SHIPPED = ("models/knbc", "models/generator-keywords", "corpora/knbc", "corpora/livedoor")
 
 
 class BuildWithShippedData(build_py):

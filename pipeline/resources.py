@@ -18,7 +18,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 CHECKOUT_DIR = PACKAGE_DIR.parent  # the repository root, when the package runs from a checkout
 INSTALLED_DIR = PACKAGE_DIR / "_shipped"  # the copy a built package carries
 # what a built package carries (setup.py copies them, following symlinks)
-SHIPPED = ("models/knbc", "models/generator-keywords", "corpora/knbc")
+SHIPPED = ("models/knbc", "models/generator-keywords", "corpora/knbc", "corpora/livedoor")
 
 
 def in_checkout() -> bool:

@@ -39,17 +39,24 @@ class CorpusFiles:
         return f"{self.source}/{name}" if self.source.is_dir() else f"{self.source}:{name}"
 
 
-def _decode(data: bytes, where: str) -> str:
+def decode_utf8(data: bytes, where: str, note: str = "") -> str:
+    """``data`` as strict UTF-8; else a :class:`CorpusFormatError` naming ``where``, the line and the byte."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        raise CorpusFormatError(
-            where, line, f"not valid UTF-8 at byte {err.start} (this copy is UTF-8; the original is EUC-JP)"
-        ) from None
+        raise CorpusFormatError(where, line, f"not valid UTF-8 at byte {err.start}{note}") from None
 
 
-def _read_members(path: Path) -> dict[str, bytes]:
+def _decode(data: bytes, where: str) -> str:
+    return decode_utf8(data, where, " (this copy is UTF-8; the original is EUC-JP)")
+
+
+def read_members(path: Path, strip_top: bool = True) -> dict[str, bytes]:
+    """Every regular file of the archive or folder at ``path``, keyed by its path inside it (posix).
+
+    ``strip_top`` drops an archive member's first folder (``knbc/corpus1/...`` → ``corpus1/...``).
+    A folder's hidden files are skipped. An archive that cannot be opened is a :class:`CorpusFormatError`."""
     if path.is_dir():
         return {
             p.relative_to(path).as_posix(): p.read_bytes()
@@ -64,9 +71,18 @@ def _read_members(path: Path) -> dict[str, bytes]:
     with archive:
         for info in archive:
             if info.isfile():
-                name = info.name.split("/", 1)[1] if "/" in info.name else info.name
+                name = info.name.split("/", 1)[1] if strip_top and "/" in info.name else info.name
                 members[name] = archive.extractfile(info).read()
     return members
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, hex, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _check_archive_sum(path: Path) -> None:
@@ -82,16 +98,32 @@ def _check_member_sums(members: dict[str, bytes], where: Path) -> None:
     sums = members.get(SUMS_NAME)
     if sums is None:
         return
-    for lineno, line in enumerate(_decode(sums, f"{where}:{SUMS_NAME}").splitlines(), start=1):
+    check_member_sums(members, parse_sums(_decode(sums, f"{where}:{SUMS_NAME}")), where, SUMS_NAME)
+
+
+def parse_sums(text: str) -> list[tuple[int, str, str]]:
+    """The ``(line number, SHA-256, name)`` of each non-blank line of a ``sha256sum`` listing
+    (``./`` dropped from the names)."""
+    entries = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         expected, _, name = line.partition("  ")
-        name = name.removeprefix("./")
+        entries.append((lineno, expected, name.removeprefix("./")))
+    return entries
+
+
+def check_member_sums(
+    members: dict[str, bytes], entries: list[tuple[int, str, str]], where: Path | str, sums_name: str
+) -> None:
+    """Each listed member present with its listed SHA-256, else a :class:`ChecksumError` naming the
+    member and the line of ``sums_name``."""
+    for lineno, expected, name in entries:
         if name not in members:
-            raise ChecksumError(f"{where}: {name} is listed in {SUMS_NAME} (line {lineno}) but missing")
+            raise ChecksumError(f"{where}: {name} is listed in {sums_name} (line {lineno}) but missing")
         actual = hashlib.sha256(members[name]).hexdigest()
         if actual != expected:
-            raise ChecksumError(f"{where}: {name}: SHA-256 {actual} does not match {SUMS_NAME} line {lineno}")
+            raise ChecksumError(f"{where}: {name}: SHA-256 {actual} does not match {sums_name} line {lineno}")
 
 
 def read_corpus_files(path: str | Path | None = None, verify: bool = True) -> CorpusFiles:
@@ -104,7 +136,7 @@ def read_corpus_files(path: str | Path | None = None, verify: bool = True) -> Co
         )
     if verify:
         _check_archive_sum(path)
-    members = _read_members(path)
+    members = read_members(path)
     if verify:
         _check_member_sums(members, path)
     if not any(name.startswith("corpus1/") for name in members):
