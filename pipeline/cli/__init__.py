@@ -1,11 +1,11 @@
 """The ``knbc`` command line, one module per command group: ``corpus ...`` (:mod:`.corpus`), ``train``,
 ``assemble``, ``train-generator`` (:mod:`.train`), ``evaluate``, ``evaluate-generation``, ``benchmark``
 (:mod:`.evaluate`), ``report`` (:mod:`.report`), ``classify``, ``generate``, ``similar`` (:mod:`.generate`),
-``process`` (:mod:`.process`). Each command is a thin wrapper over a library function."""
+``process`` (:mod:`.process`), ``pretrain`` (:mod:`.pretrain`). Each command is a thin wrapper over a library function."""
 
 from __future__ import annotations
 
-from pipeline.cli import corpus, evaluate, generate, process, report, train  # noqa: F401  (register the commands)
+from pipeline.cli import corpus, evaluate, generate, pretrain, process, report, train  # noqa: F401  (register the commands)
 from pipeline.cli.common import app, user_errors
 
 __all__ = ["app", "main", "user_errors"]
