@@ -252,11 +252,9 @@ def curves_section(histories: dict[str, dict[str, tuple[pd.DataFrame, dict]]], a
 def generation_blocks(results: dict, heatmaps: list[str], prefix: str) -> list[Block]:
     """The generation metrics, samples and attention heatmaps of ``results.json`` (images by file name,
     under ``prefix``)."""
-    pairs = results.get("test_pairs", {})
-    counts = "; ".join(f"{GENERATION_TABLES[task]}: {n} test pairs" for task, n in pairs.items()
-                       if task in GENERATION_TABLES)
+    counts = ", ".join(f"{task} {n}" for task, n in results.get("test_pairs", {}).items())
     blocks: list[Block] = [
-        Text("Held-out articles (the shared test split)" + (f" ({counts})" if counts else "") + ". chrF and "
+        Text("Held-out articles (the shared test split" + (f"; test pairs: {counts}" if counts else "") + "). chrF and "
              "character BLEU ignore spaces; token BLEU and distinct-n are over GiNZA tokens; perplexity is "
              "teacher-forced, per target token."
              + (f" Details: [{prefix}{REPORT_MD}]({prefix}{REPORT_MD})." if prefix else ""))
