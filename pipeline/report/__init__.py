@@ -9,3 +9,7 @@
 - ``build``: :func:`write_report`, :func:`write_comparison_report`, :func:`write_generation_report`,
   :func:`write_summary`
 """
+
+from pipeline.report.build import write_comparison_report, write_generation_report, write_report, write_summary
+
+__all__ = ["write_comparison_report", "write_generation_report", "write_report", "write_summary"]

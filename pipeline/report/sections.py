@@ -2,7 +2,8 @@
 comparison (its own ``report.md``, or its part of the combined report), the overview, the corpus
 statistics, the learning curves, the generation metrics, the speed benchmarks and the most confident
 mistakes. An input that is missing becomes a :class:`~pipeline.report.blocks.Notice` naming the command
-that makes it (from :mod:`pipeline.report.registry`). No section reads or draws files itself."""
+that makes it (from :mod:`pipeline.report.registry`). Sections draw no plots and read no result files
+(:mod:`pipeline.report.build` does both); only the corpus statistics load the corpus."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pandas as pd
 
 from pipeline.evaluation.results import Comparison
 from pipeline.report.blocks import Block, Figure, Heading, Items, Notice, Section, Table, Text
-from pipeline.report.registry import Artefact
+from pipeline.report.registry import TASK_TITLES, Artefact
 from pipeline.report.tables import (
     FAMILY_NAMES,
     PROTOCOLS,
@@ -134,10 +135,11 @@ def evaluation_section(artefact: Artefact, comparison: Comparison | None, report
     name = artefact.name
     task, protocol = (comparison.config["task"], comparison.config["protocol"]) if comparison else (
         artefact.task, artefact.protocol)
-    title = f"{artefact.title} (`{name}`)"
-    if comparison is not None and artefact.task is None:  # found on disk, not registered
-        title = f"{task} — {protocol} (`{name}`)"
-    section = Section(title, f"eval-{name}")
+    if artefact.task is None and comparison is not None:  # found on disk, not registered
+        title = f"{TASK_TITLES.get(task, task)} — {protocol}"
+    else:
+        title = artefact.title
+    section = Section(f"{title} (`{name}`)", f"eval-{name}")
     if comparison is None:
         folder = artefact.location(reports).as_posix()
         section.blocks.append(missing_notice(artefact, f"`{folder}` has no complete results", reports))
