@@ -156,8 +156,9 @@ def _curves(models: Path, reports: Path, missing: list[str]) -> Section:
         folder = artefact.location(models=models)
         try:
             history = training_history(folder)
-        except FileNotFoundError:
-            missing.append(f"{folder.as_posix()}: no training log")
+        except (FileNotFoundError, KeyError, ValueError) as err:  # absent, or a log of another format
+            missing.append(f"{folder.as_posix()}: no training log" + (
+                "" if isinstance(err, FileNotFoundError) else f" that the report reads ({err!r})"))
             absent.append(artefact)
             continue
         groups.setdefault(curve_group(artefact, history[0]), {})[artefact.name] = history
