@@ -17,7 +17,7 @@ from pipeline.evaluation.protocols import protocol_runs
 from pipeline.evaluation.results import load_comparison
 from pipeline.ginza import blank_japanese, ginza_vocab
 from pipeline.models.features import VectorLookup
-from pipeline.report.comparison import write_report
+from pipeline.report.build import write_report
 from pipeline.training.data import TASKS
 
 THEMES = list(TASKS["theme"])  # 携帯電話, 京都観光, スポーツ, グルメ

@@ -5,6 +5,7 @@ import json
 import torch
 
 from pipeline.evaluation.generation import evaluate_generation
+from pipeline.report.build import write_generation_report
 from pipeline.training.generation import GenerationSettings, LMOptions, Seq2SeqOptions
 from pipeline.training.generation_tasks import train_task
 
@@ -26,10 +27,12 @@ def test_train_and_report(tmp_path):
     lm_options = LMOptions(embed_dim=16, hidden_size=16, min_count=3, pretrained=False)
     train_task("lm", tmp_path / "lm", lm_options=lm_options, settings=GenerationSettings(max_epochs=1, batch_size=16),
                progress=False)
-    report = evaluate_generation(tmp_path / "report", paths["kw"], paths["kw_noattn"], paths["cont"], tmp_path / "lm",
-                                 n_samples=2, n_heatmaps=1, limit=20)
-    results = json.loads((tmp_path / "report" / "results.json").read_text())
-    assert set(results) == {"keywords", "continuation", "language_model", "samples"}
+    results_path = evaluate_generation(tmp_path / "report", paths["kw"], paths["kw_noattn"], paths["cont"],
+                                       tmp_path / "lm", n_samples=2, n_heatmaps=1, limit=20)
+    assert results_path == tmp_path / "report" / "results.json"
+    results = json.loads(results_path.read_text())
+    assert set(results) == {"keywords", "continuation", "language_model", "samples", "test_pairs", "attention"}
+    assert results["test_pairs"]["keywords"] == 20 and len(results["attention"]) == 1
     assert len(results["samples"]) == 2
     for sample in results["samples"]:
         assert list(sample["outputs"])[0] == "reference" and set(results["keywords"]) <= set(sample["outputs"])
@@ -37,7 +40,8 @@ def test_train_and_report(tmp_path):
     for row in results["keywords"].values():
         assert 0 <= row["chrf"] <= 100
     assert results["language_model"]["Kneser-Ney 3-gram"]["perplexity"] > 1
-    text = report.read_text()
-    assert "## keywords → sentence" in text and "attention_0.png" in text
-    assert f"**{results['samples'][0]['source']}**" in text and f"- reference: {results['samples'][0]['outputs']['reference']}" in text
+    text = write_generation_report(tmp_path / "report").read_text()
+    assert "**keywords → sentence**" in text and "(attention_0.png)" in text
+    sample = results["samples"][0]
+    assert f"**{sample['source']}**" in text and f"| reference | {sample['outputs']['reference']} |" in text
     assert (tmp_path / "report" / "attention_0.png").stat().st_size > 5000

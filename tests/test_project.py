@@ -20,6 +20,7 @@ from weasel.schemas import ProjectConfigSchema, validate
 from weasel.util import load_project_config
 
 from pipeline.cli import app as knbc_app
+from pipeline.report import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ROOT / "project.yml"
@@ -254,6 +255,27 @@ def test_project_yml_runs_the_makefiles_commands(commands):
     make += [line for line in recipes["demo"] if line.startswith("knbc corpus ")]
     project = [line for line in _script_lines(commands, "knbc") if line not in PROJECT_ONLY]
     assert sorted(project) == sorted(make)
+
+
+def test_every_registry_command_is_in_the_makefile_and_project_yml(commands):
+    """The report names these commands for what is missing, so each must be one the project runs."""
+    steps = {name: cmd["script"] for name, cmd in commands.items()}
+    recipes = _make_recipes()
+    for artefact in registry.ARTEFACTS:
+        command = artefact.make_command()
+        assert command in recipes[artefact.make_target], f"{command}: not in `make {artefact.make_target}`"
+        assert command in steps[artefact.project_step], f"{command}: not in project.yml step {artefact.project_step}"
+        assert str(artefact.location()) in command, command
+    # and every output of an evaluation or a benchmark in either is in the registry
+    registered = {artefact.location().as_posix() for artefact in registry.ARTEFACTS}
+    lines = [line for script in steps.values() for line in script]
+    lines += [line for recipe in recipes.values() for line in recipe]
+    outputs = [shlex.split(line) for line in lines
+               if line.startswith(("knbc evaluate", "knbc benchmark", "knbc train"))]
+    assert len(outputs) >= 2 * 14
+    for words in outputs:
+        out = words[words.index("--out") + 1]
+        assert out in registered, f"{' '.join(words)}: its output {out} is not in pipeline/report/registry.py"
 
 
 # -- weasel runs it ----------------------------------------------------------------------------------

@@ -12,17 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.report.summary import (
-    SUMMARY_HTML,
-    SUMMARY_MD,
-    Notice,
-    Section,
-    Table,
-    Text,
-    render_html,
-    training_history,
-    write_summary,
-)
+from pipeline.report import registry
+from pipeline.report.blocks import Document, Notice, Section, Table, Text, render_html, render_markdown
+from pipeline.report.build import SUMMARY_HTML, SUMMARY_MD, write_summary
+from pipeline.report.inputs import training_history
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports"
@@ -145,7 +138,7 @@ def test_cli_report_builds_the_combined_report_and_keeps_the_single_folder_form(
 def test_html_escapes_text_and_table_cells():
     section = Section("a <title>", "x", [Text("1 < 2 & `<code>`"), Table(pd.DataFrame({"t": ["<script>"]})),
                                          Notice("**missing** <b>")])
-    page = render_html("T & <T>", Text("intro"), [section])
+    page = render_html(Document("T & <T>", [section], Text("intro"), contents=True))
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "1 &lt; 2 &amp; <code>&lt;code&gt;</code>" in page
     assert "<title>T &amp; &lt;T&gt;</title>" in page and "a &lt;title&gt;" in page
@@ -201,3 +194,82 @@ def test_html_renders_with_its_images_in_headless_chromium(built, tmp_path):
         assert re.search(r"\d\.\d{3} ± \d\.\d{3}", driver.find_element("tag name", "body").text)
     finally:
         driver.quit()
+
+
+# ---- the one renderer, the registry ------------------------------------------------------------------------
+
+
+def _html_rows(page: str) -> list[list[str]]:
+    class Rows(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows: list[list[str]] = []
+            self.cell: list[str] | None = None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self.cell = []
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.cell is not None:
+                self.rows[-1].append("".join(self.cell).strip())
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell.append(data)
+
+    parser = Rows()
+    parser.feed(page)
+    return parser.rows
+
+
+def _markdown_rows(text: str) -> list[list[str]]:
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+            rows.append([cell.strip().replace("\\|", "|") for cell in cells])
+    return rows
+
+
+def test_a_table_block_renders_to_the_same_rows_in_markdown_and_html():
+    frame = pd.DataFrame({"model": ["a|b", "<i>x</i>", "京都"], "score": ["0.5 ± 0.1", None, "1"]})
+    document = Document("T", [Section("S", "s", [Table(frame, "caption")])])
+    markdown, page = render_markdown(document), render_html(document)
+    expected = [["model", "score"], ["a|b", "0.5 ± 0.1"], ["<i>x</i>", "—"], ["京都", "1"]]
+    assert _markdown_rows(markdown) == expected
+    assert _html_rows(page) == expected
+    assert "<i>x</i>" not in page and "&lt;i&gt;x&lt;/i&gt;" in page  # escaped in HTML
+    assert "| a\\|b |" in markdown  # the pipe escaped in Markdown
+    assert "**caption**" in markdown and '<p class="table-title">caption</p>' in page
+
+
+def test_a_new_model_folder_with_a_training_log_appears_without_code_change(tmp_path, corpus):
+    reports, models = tmp_path / "reports", tmp_path / "models"
+    reports.mkdir()
+    shutil.copytree(MODELS / "theme", models / "theme", ignore=shutil.ignore_patterns("theme", "vocab", "tokenizer"))
+    new = models / "generator-brand-new"
+    new.mkdir()
+    shutil.copy(MODELS / "lm" / "train_log.jsonl", new / "train_log.jsonl")
+    shutil.copy(MODELS / "lm" / "metrics.json", new / "metrics.json")
+    assert "generator-brand-new" not in {a.name for a in registry.ARTEFACTS}
+    summary = write_summary(reports, models, corpus=corpus, rerender=False)
+    markdown = summary.markdown.read_text(encoding="utf-8")
+    assert "| generator-brand-new |" in markdown  # in the training-runs table
+    assert "learning_curves/generators.png" in markdown and (reports / "learning_curves" / "generators.png").is_file()
+    assert not any("generator-brand-new" in line for line in summary.missing)
+
+
+def test_an_absent_artefact_gives_a_notice_naming_its_command(tmp_path, corpus):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    summary = write_summary(reports, tmp_path / "models", corpus=corpus)
+    markdown = summary.markdown.read_text(encoding="utf-8")
+    notices = [line for line in markdown.splitlines() if line.startswith("> ")]
+    for artefact in registry.ARTEFACTS:
+        command = artefact.make_command(reports, tmp_path / "models")
+        assert any(f"`{command}` makes it" in line and f"`make {artefact.make_target}`" in line
+                   for line in notices), command

@@ -65,7 +65,7 @@ def evaluate_command(
     from threadpoolctl import threadpool_limits
 
     from pipeline.evaluation import compare
-    from pipeline.report.comparison import write_report
+    from pipeline.report.build import write_report
 
     torch.set_num_threads(threads)
     threadpool_limits(threads)  # numpy's BLAS too (spaCy's textcats, TF-IDF + LR)
@@ -89,10 +89,11 @@ def evaluate_generation_command(
 ) -> None:
     """Score the generators and their baselines on the held-out articles; write the report."""
     from pipeline.evaluation.generation import evaluate_generation
+    from pipeline.report.build import write_generation_report
 
     with user_errors():
-        report = evaluate_generation(out, keywords_model, no_attention_model, continuation_model, lm_model)
-    typer.echo(f"wrote {report}")
+        evaluate_generation(out, keywords_model, no_attention_model, continuation_model, lm_model)
+    typer.echo(f"wrote {write_generation_report(out)}")
 
 
 def check_benchmark_generator(path: Path) -> None:

@@ -26,14 +26,14 @@ def report_command(
     evaluation folder's own report.md and plots. With RESULTS: only that folder's report.md and plots.
     """
     if results is not None:
-        from pipeline.report.comparison import write_report
+        from pipeline.report.build import write_report
 
         if not (results / "results.csv").is_file():
             typer.secho(f"error: {results} holds no results.csv; run `knbc evaluate` first", fg="red", err=True)
             raise typer.Exit(2)
         typer.echo(f"wrote {write_report(results)}")
         return
-    from pipeline.report.summary import write_summary
+    from pipeline.report.build import write_summary
 
     if not reports.is_dir():
         typer.secho(f"error: {reports} is not a folder; `knbc evaluate --out {reports}/theme-cv5` (or "

@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib_fontja  # noqa: E402, F401  (Japanese glyphs in plots)
-import torch  # noqa: E402
-
-from pipeline.evaluation.generation_metrics import generation_scores  # noqa: E402
-from pipeline.evaluation.ngram_lm import KneserNeyLM  # noqa: E402
-from pipeline.evaluation.retrieval import KeywordRetriever  # noqa: E402
-from pipeline.models.generator import Decoding, Seq2SeqGenerator, load_generator  # noqa: E402
-from pipeline.models.vocabulary import UNK  # noqa: E402
-from pipeline.training.generation import article_streams, lm_nll, seq2seq_dev_scores  # noqa: E402
-from pipeline.training.generation_tasks import split_articles, task_pairs  # noqa: E402
+from pipeline.evaluation.generation_metrics import generation_scores
+from pipeline.evaluation.ngram_lm import KneserNeyLM
+from pipeline.evaluation.retrieval import KeywordRetriever
+from pipeline.models.generator import Decoding, Seq2SeqGenerator, load_generator
+from pipeline.models.vocabulary import UNK
+from pipeline.training.generation import article_streams, lm_nll, seq2seq_dev_scores
+from pipeline.training.generation_tasks import split_articles, task_pairs
 
 GREEDY = Decoding(method="greedy")
 BEAM4 = Decoding(method="beam", beam_size=4)
@@ -81,35 +73,14 @@ def evaluate_language_models(lm_path: Path) -> dict:
     }
 
 
-def plot_attention(source: list[str], target: list[str], weights: list[list[float]], path: Path, title: str) -> Path:
-    """An attention heatmap (target rows × source columns) with the Japanese tokens as labels."""
-    fig, ax = plt.subplots(figsize=(max(3, 0.5 * len(source) + 2), max(3, 0.35 * len(target) + 1.5)))
-    ax.imshow(torch.tensor(weights).numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(source)), source, rotation=60, ha="right")
-    ax.set_yticks(range(len(target)), target)
-    ax.set_xlabel("source (keywords)")
-    ax.set_ylabel("generated")
-    ax.set_title(textwrap.fill(title, 24), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def _table(rows: dict, columns: list[str]) -> list[str]:
-    lines = ["| system | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
-    for system, row in rows.items():
-        cells = [f"{row[c]:.2f}" if isinstance(row.get(c), float) else str(row.get(c, "–")) for c in columns]
-        lines.append(f"| {system} | " + " | ".join(cells) + " |")
-    return lines
-
-
 def evaluate_generation(out_dir: str | Path, keywords_model: Path, keywords_no_attention: Path,
                         continuation_model: Path, lm_model: Path, n_samples: int = 8, n_heatmaps: int = 3,
                         limit: int | None = None) -> Path:
     """Score every generator and baseline on the test split (its first ``limit`` pairs, default all);
     write results.json (scores per task and system, and ``samples``: the first ``n_samples`` keyword
-    sets with the reference and each system's sentence), report.md and attention heatmaps."""
+    sets with the reference and each system's sentence; ``test_pairs``: pairs scored per task; ``attention``:
+    the source, generated tokens and attention weights of ``n_heatmaps`` generations) and return its path.
+    :func:`pipeline.report.build.write_generation_report` turns it into report.md and heatmaps."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     kw_rows, kw_outputs = evaluate_seq2seq("keywords", {"Seq2Seq + attention + copy": keywords_model,
@@ -124,29 +95,16 @@ def evaluate_generation(out_dir: str | Path, keywords_model: Path, keywords_no_a
                         for system, generated in kw_outputs.items()}}}
         for i, pair in enumerate(pairs[:n_samples])
     ]
-    results = {"keywords": kw_rows, "continuation": cont_rows, "language_model": lm_rows, "samples": samples}
-    (out / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
-
     attention_system = "Seq2Seq + attention + copy (beam4)"
-    heatmaps = []
+    attention = []
     for i in range(n_heatmaps):
         g = kw_outputs[attention_system][(i * 7) % len(pairs)]
-        heatmaps.append(plot_attention(g.source, g.tokens, g.attention, out / f"attention_{i}.png",
-                                       f"{' '.join(g.source)} → {g.text}"))
-    columns = ["chrf", "char_bleu", "token_bleu", "distinct_1", "distinct_2", "perplexity", "sentences_per_s"]
-    lines = ["# Generation on held-out articles (the shared test split)", "",
-             f"keywords → sentence: {len(pairs)} test sentences; continuation: "
-             f"{len(task_pairs('continuation', 'test')[:limit])} sentence pairs. chrF and character BLEU ignore spaces; "
-             "token BLEU and distinct-n are over GiNZA tokens; perplexity is teacher-forced, per target token.", "",
-             "## keywords → sentence", "", *_table(kw_rows, columns), "",
-             "## continuation (sentence + theme → next sentence)", "", *_table(cont_rows, columns), "",
-             "## language models (test perplexity, same tokens, same closed vocabulary)", "",
-             *_table(lm_rows, ["perplexity", "tokens"]), "", "## Samples (keywords → sentence)", ""]
-    for sample in samples:
-        lines += [f"**{sample['source']}**", ""]
-        lines += [f"- {system}: {text}" for system, text in sample["outputs"].items()]
-        lines.append("")
-    lines += ["## Attention (keywords → sentence, beam 4)", ""] + [f"![attention]({p.name})" for p in heatmaps]
-    report = out / "report.md"
-    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return report
+        weights = [[round(float(w), 4) for w in row] for row in g.attention]
+        attention.append({"source": list(g.source), "target": list(g.tokens), "weights": weights,
+                          "title": f"{' '.join(g.source)} → {g.text}"})
+    test_pairs = {"keywords": len(pairs), "continuation": len(task_pairs("continuation", "test")[:limit])}
+    results = {"keywords": kw_rows, "continuation": cont_rows, "language_model": lm_rows, "samples": samples,
+               "test_pairs": test_pairs, "attention": attention}
+    results_path = out / "results.json"
+    results_path.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    return results_path
