@@ -41,3 +41,25 @@ def pretrain_command(
         record = pretrain(sentences, checkpoints, out, options, settings, max_minutes=max_minutes,
                           max_steps=max_steps, progress=not quiet, data_name=name)
     typer.echo(" ".join(f"{k}={v}" for k, v in record.items()))
+
+
+@app.command("evaluate-lm")
+def evaluate_lm_command(
+    pretrained: Path = typer.Option(..., "--pretrained", help="A model folder `knbc pretrain --out` wrote."),
+    out: Path = typer.Option(Path("reports/language-models"), "--out", help="Folder for results.json."),
+    max_epochs: int = typer.Option(30, min=1), patience: int = typer.Option(3, min=0),
+    learn_rate: float = typer.Option(1e-3, min=0.0),
+    quiet: bool = typer.Option(False, "--quiet"),
+) -> None:
+    """Perplexity on the KNBC test articles over the pretrained model's vocabulary: pretrained as it is,
+    fine-tuned on the KNBC training articles, the same network on KNBC alone, and Kneser-Ney 3-gram."""
+    from pipeline.evaluation.language_models import compare_language_models
+    from pipeline.training.lm_finetune import FinetuneSettings
+
+    with user_errors():
+        settings = FinetuneSettings(max_epochs=max_epochs, patience=patience, learn_rate=learn_rate)
+        results = compare_language_models(pretrained, out, settings, progress=not quiet)
+    for name, row in results.items():
+        if isinstance(row, dict) and "test" in row:
+            typer.echo(f"{name}: " + ", ".join(f"{d} {s['perplexity']:.1f}" for d, s in row["test"].items()))
+    typer.echo(f"wrote {out / 'results.json'}")
