@@ -7,6 +7,7 @@ instances (theme, sentiment) live in one pipeline, and defined results for empty
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Optional
 
@@ -21,6 +22,7 @@ from spacy.util import registry
 from thinc.api import Config, Model
 
 from pipeline.components.architectures import ginza_vectors_record  # (also registers knbc.RNNClassifier.v1)
+from pipeline.components.workers import one_thread_in_workers
 from pipeline.models.features import VECTORS_CFG_KEY, check_vectors_record
 
 DEFAULT_MODEL_CONFIG = """
@@ -85,6 +87,7 @@ class RecurrentTextCategorizer(TextCategorizer):
         padding); the scores come back in the order of ``docs``. torch runs in inference mode (no
         autograd bookkeeping at all: 6-9% faster than thinc's ``no_grad`` here).
         """
+        self.owner_pid = one_thread_in_workers(getattr(self, "owner_pid", None))  # one torch thread in a worker
         docs = list(docs)
         scores = numpy.full((len(docs), len(self.labels)), 1.0 / max(len(self.labels), 1), dtype="f")
         present = sorted((i for i, doc in enumerate(docs) if len(doc)), key=lambda i: len(docs[i]))
@@ -132,4 +135,6 @@ class RecurrentTextCategorizer(TextCategorizer):
 )
 def make_knbc_textcat(nlp: Language, name: str, model: Model, scorer: Optional[Callable]) -> RecurrentTextCategorizer:
     """Create a ``knbc_textcat`` component (see :class:`RecurrentTextCategorizer`)."""
-    return RecurrentTextCategorizer(nlp.vocab, model, name, threshold=0.0, scorer=scorer)
+    component = RecurrentTextCategorizer(nlp.vocab, model, name, threshold=0.0, scorer=scorer)
+    component.owner_pid = os.getpid()  # the process it was made in (see one_thread_in_workers)
+    return component
