@@ -14,7 +14,7 @@ import torch
 from spacy.util import load_config_from_str
 from thinc.api import NumpyOps, Softmax_v2
 
-from pipeline.components.architectures import mean_of_members
+from pipeline.components.architectures import mean_of_members, torch_networks
 from pipeline.ginza import blank_japanese
 from pipeline.nn.text_encoder import HashedNgramBag, RecurrentTextEncoder
 from pipeline.training.data import labelled_texts_to_examples
@@ -95,7 +95,7 @@ def test_every_variant_learns(cell, bidirectional, pooling):
 
 def test_fine_tuned_vectors_are_trained_and_saved(tmp_path):
     nlp, _ = overfit(model={**TINY, "freeze_vectors": False}, epochs=5)
-    network = nlp.get_pipe("theme").model.attrs["torch_network"]
+    network, = torch_networks(nlp.get_pipe("theme").model)
     assert network.embed.vectors.requires_grad
     nlp.to_disk(tmp_path)
     size = sum(f.stat().st_size for f in (tmp_path / "theme").rglob("*") if f.is_file())
@@ -154,7 +154,7 @@ def test_ensemble_output_is_the_mean_of_its_members_and_reloads(tmp_path):
     nlp, result = overfit(model={**TINY, "members": 3}, epochs=30)
     assert result.best_score == 1.0
     model = nlp.get_pipe("theme").model
-    networks = model.attrs["torch_networks"]
+    networks = torch_networks(model)
     assert len(networks) == 3
     assert not torch.equal(networks[0].encoder.rnn.weight_hh_l0, networks[1].encoder.rnn.weight_hh_l0)
     featurize, ensemble = model.layers
