@@ -226,9 +226,14 @@ class FeatureExtractor:
         With ``max_length``, each doc keeps its first ``max_length`` tokens (the rest are dropped and
         ``lengths`` counts the kept ones). See :class:`FeatureBatch` for the padding conventions.
         """
+        features = [item if isinstance(item, DocFeatures) else self.doc_features(item) for item in docs]
+        return self.padded(features, max_length)
+
+    @staticmethod
+    def padded(features: Sequence[DocFeatures], max_length: int | None = None) -> FeatureBatch:
+        """Pad the features of a batch of docs into tensors (see :meth:`batch`)."""
         if max_length is not None and max_length < 1:
             raise ValueError(f"max_length must be >= 1, not {max_length}")
-        features = [item if isinstance(item, DocFeatures) else self.doc_features(item) for item in docs]
         lengths = [len(f) if max_length is None else min(len(f), max_length) for f in features]
         width = max([1, *lengths])
         vector_rows = np.full((len(features), width), NO_VECTOR, dtype=np.int64)  # (B, T)
