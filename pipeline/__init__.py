@@ -1,21 +1,21 @@
 """knbc-pipeline: GiNZA tokenization and recurrent networks on the KNB corpus, as spaCy components.
 
-``pipeline.load()`` gives the trained pipeline: ``nlp("京都の紅葉がきれいでした。").cats``.
+``pipeline.load()`` gives the trained pipeline: ``nlp("京都の紅葉がきれいでした。").cats``;
+``pipeline.classify(texts)``, ``pipeline.generate(texts)`` and ``pipeline.similar(word)`` are what the
+``knbc classify``, ``knbc generate`` and ``knbc similar`` commands print (see :mod:`pipeline.api`).
+Importing the package is light: torch and spaCy load with the first of these calls.
 """
 
 from pipeline.version import __version__  # noqa: F401
 
-
-def load(*args, **kwargs):
-    """Load a trained pipeline (see :func:`pipeline.loading.load`)."""
-    from pipeline.loading import load as _load
-
-    return _load(*args, **kwargs)
+_LAZY = {"load": "pipeline.loading", "classify": "pipeline.api", "generate": "pipeline.api", "similar": "pipeline.api"}
+__all__ = ["__version__", *_LAZY]
 
 
-def similar(word: str, top: int = 10) -> list:
-    """The ``top`` words nearest to ``word`` in ja_ginza's vectors, ``[(word, cosine), ...]`` best first
-    (the word is looked up by its text, then its lemma, then its normalized form)."""
-    from pipeline.components.vectors import nearest_words
+def __getattr__(name: str):
+    """``pipeline.load``, ``pipeline.classify``, ``pipeline.generate``, ``pipeline.similar``, imported on first use."""
+    if name in _LAZY:
+        import importlib
 
-    return nearest_words().similar(word, top)
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

@@ -11,6 +11,8 @@ from functools import lru_cache
 import spacy
 from spacy.language import Language
 from spacy.util import get_model_meta, get_package_path
+from spacy.vectors import Vectors
+from spacy.vocab import Vocab
 
 GINZA_MODEL = "ja_ginza"
 TOKENIZER_CONFIG = {"nlp": {"tokenizer": {"@tokenizers": "knbc.JapaneseTokenizer.v1", "split_mode": "C"}}}
@@ -31,8 +33,9 @@ def load_ginza(tokenizer_only: bool = True) -> Language:
 def blank_japanese() -> Language:
     """An empty Japanese pipeline with GiNZA's tokenizer settings (no pipes, no vectors).
 
-    Our trained pipelines start from this: the ja_ginza vectors are read from the ja_ginza package
-    by the components themselves (:func:`ginza_vocab`), so saved pipelines stay small.
+    Our trained pipelines start from this: their components give the pipeline's vocab the ja_ginza
+    vectors when they are made (:func:`use_ginza_vectors`), and the vectors are not saved with the
+    pipeline, so saved pipelines stay small.
     """
     import pipeline.tokenizer  # noqa: F401  (registers knbc.JapaneseTokenizer.v1)
 
@@ -42,3 +45,37 @@ def blank_japanese() -> Language:
 def ginza_vocab():
     """The vocab of ja_ginza, holding its 300-d static vectors (loaded once per process)."""
     return load_ginza().vocab
+
+
+class GinzaVectors(Vectors):
+    """ja_ginza's vector table in a pipeline's vocab: shared with ja_ginza's vocab (not copied) and
+    left out of what the pipeline saves (``to_disk`` / ``to_bytes`` write nothing, a pickle names the
+    class): a loaded or unpickled pipeline gets it from the installed ja_ginza package again."""
+
+    def __init__(self):
+        table = ginza_vocab().vectors
+        super().__init__(data=table.data, name=table.name)
+        self.key2row = table.key2row  # hashes -> rows, shared
+
+    def to_disk(self, path, *, exclude=()) -> None:
+        """Nothing: the table comes from the ja_ginza package."""
+
+    def from_disk(self, path, *, exclude=()) -> "GinzaVectors":
+        return self
+
+    def to_bytes(self, *, exclude=()) -> bytes:
+        return b""
+
+    def from_bytes(self, data, *, exclude=()) -> "GinzaVectors":
+        return self
+
+    def __reduce__(self):
+        return (GinzaVectors, ())
+
+
+def use_ginza_vectors(vocab: Vocab) -> Vocab:
+    """Give ``vocab`` (a pipeline's) the ja_ginza vectors as :class:`GinzaVectors`, unless it has vectors
+    already; the Docs the pipeline makes then carry them (``doc.vocab.vectors``). Returns ``vocab``."""
+    if not vocab.vectors.shape[0]:
+        vocab.vectors = GinzaVectors()
+    return vocab

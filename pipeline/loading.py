@@ -19,6 +19,24 @@ META_KEY = "knbc_pipeline"
 VECTORS_PIPE = "knbc_vectors"  # the name load() gives the vectors component it adds
 TORCH_THREADS_ENV = "KNBC_TORCH_THREADS"
 DEFAULT_TORCH_THREADS = 1
+CLASSIFIER_FACTORIES = frozenset({"knbc_textcat", "textcat", "textcat_multilabel"})  # components that write doc.cats
+GENERATOR_FACTORY = "knbc_generator"
+
+
+def is_classifier_factory(factory: str) -> bool:
+    """Whether a component made by ``factory`` is a text classifier (writes ``doc.cats`` over its ``labels``)."""
+    return factory in CLASSIFIER_FACTORIES
+
+
+def classifier_names(nlp: Language) -> list[str]:
+    """The names of ``nlp``'s enabled text classifiers, in pipeline order."""
+    return [name for name in nlp.pipe_names if is_classifier_factory(nlp.get_pipe_meta(name).factory)]
+
+
+def generator_names(nlp: Language) -> list[str]:
+    """The names of ``nlp``'s enabled generator components, in pipeline order."""
+    return [name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == GENERATOR_FACTORY]
+
 
 
 def _compatible(saved: str) -> bool:

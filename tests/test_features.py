@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -14,12 +13,10 @@ from pipeline.models.features import (
     COVERAGE_STAGES,
     NO_VECTOR,
     PAD_ID,
-    UNK_ID,
     DocFeatures,
     FeatureExtractor,
-    TokenVocab,
+    HashedTokenIds,
     VectorLookup,
-    token_key,
     vector_coverage,
     vectors_table,
 )
@@ -128,8 +125,6 @@ def test_coverage_on_corpus_sentences(corpus_docs):
 
 def test_doc_rows_agree_with_spacys_string_lookup_token_by_token(nlp, corpus_docs):
     """The fast path (hashes out of Doc.to_array) against Vectors.find on each token's strings."""
-    from pipeline.models.features import HashedTokenIds
-
     lookup = VectorLookup(nlp.vocab)
 
     def reference(token):
@@ -149,59 +144,34 @@ def test_doc_rows_agree_with_spacys_string_lookup_token_by_token(nlp, corpus_doc
     assert lookup.rows(nlp("")).shape == (0,)
 
 
-# --- TokenVocab --------------------------------------------------------------------------------------
-
-
-def test_token_vocab_build_counts_and_min_count(nlp):
-    docs = [nlp("猫が好き"), nlp("猫と犬"), nlp("ケータイと携帯")]
-    vocab = TokenVocab.build(docs)
-    assert vocab.keys[:2] == ["<pad>", "<unk>"]
-    assert len(vocab) == 2 + len({token_key(t) for d in docs for t in d})
-    # keyed by the normalized form: ケータイ and 携帯 are one entry, counted twice
-    assert vocab.get("携帯") == vocab.token_id(docs[2][0]) == vocab.token_id(docs[2][2])
-    assert "ケータイ" not in vocab
-    frequent = TokenVocab.build(docs, min_count=2)
-    assert sorted(frequent.keys[2:]) == sorted(["猫", "と", "携帯"])
-    assert frequent.get("犬") == UNK_ID and frequent.get("猫") >= 2
-    assert frequent.ids(nlp("犬と猫")).tolist() == [UNK_ID, frequent.get("と"), frequent.get("猫")]
-    assert len(TokenVocab.build(docs, max_size=1)) == 3
-    assert len(TokenVocab.build([])) == 2
-    with pytest.raises(ValueError):
-        TokenVocab.build(docs, min_count=0)
-
-
-def test_token_vocab_order_and_round_trip(nlp):
-    docs = [nlp("犬と猫と猫")]
-    vocab = TokenVocab.build(docs)
-    assert vocab.keys[2:] == ["と", "猫", "犬"]  # by count, ties by key
-    assert TokenVocab.build(list(reversed(docs))) == vocab
-    data = json.loads(json.dumps(vocab.to_dict()))
-    again = TokenVocab.from_dict(data)
-    assert again == vocab and len(again) == len(vocab) and again.key2id == vocab.key2id
-    with pytest.raises(ValueError):
-        TokenVocab(["a", "a"])
-
-
 # --- FeatureExtractor and batches ------------------------------------------------------------------
 
 
-def test_extractor_only_missing_vocab(nlp):
-    docs = [nlp("ケータイはおいしい"), nlp("そこに行く")]
-    missing_only = FeatureExtractor.build(nlp.vocab, docs)
-    assert missing_only.lookup.rows(docs[1])[0] == NO_VECTOR  # そこ has no vector in ja_ginza
-    assert missing_only.token_vocab.keys[2:] == ["そこ"]
-    everything = FeatureExtractor.build(nlp.vocab, docs, only_missing=False)
-    assert everything.n_tokens == 2 + len({token_key(t) for d in docs for t in d})
-    features = missing_only.doc_features(docs[1])
-    assert isinstance(features, DocFeatures) and len(features) == len(docs[1])
+def test_hashed_token_ids_are_the_norms_hash_in_buckets_and_never_padding(nlp):
+    docs = [nlp("ケータイと携帯"), nlp("そこに行く")]
+    ids = HashedTokenIds(50)
+    assert len(ids) == 51
+    # keyed by the normalized form: ケータイ and 携帯 get one id
+    assert ids.ids(docs[0])[0] == ids.ids(docs[0])[2]
+    for doc in docs:
+        assert ((ids.ids(doc) >= 1) & (ids.ids(doc) <= 50)).all() and ids.ids(doc).dtype == np.int64
+    with pytest.raises(ValueError):
+        HashedTokenIds(0)
+
+
+def test_extractor_features_of_one_doc(nlp, extractor):
+    doc = nlp("そこに行く")
+    features = extractor.doc_features(doc)
+    assert isinstance(features, DocFeatures) and len(features) == len(doc)
     assert features.vector_rows.dtype == np.int64 and features.token_ids.dtype == np.int64
-    assert features.token_ids.tolist() == [2] + [UNK_ID] * (len(docs[1]) - 1)
+    assert features.vector_rows[0] == NO_VECTOR  # そこ has no vector in ja_ginza
+    assert features.token_ids.tolist() == HashedTokenIds(97).ids(doc).tolist()
+    assert extractor.n_tokens == 98
 
 
 @pytest.fixture(scope="module")
 def extractor(nlp):
-    docs = [nlp("ケータイはおいしい"), nlp("そこに行く"), nlp("猫が好き")]
-    return FeatureExtractor.build(nlp.vocab, docs, only_missing=False)
+    return FeatureExtractor(nlp.vocab, HashedTokenIds(97))
 
 
 def test_batch_shapes_masks_and_empty_doc(nlp, extractor):
@@ -222,9 +192,8 @@ def test_batch_shapes_masks_and_empty_doc(nlp, extractor):
         assert batch.token_ids[i, : n[i]].tolist() == features.token_ids.tolist()
         assert (batch.vector_rows[i, n[i] :] == NO_VECTOR).all()
         assert (batch.token_ids[i, n[i] :] == PAD_ID).all()
-    assert (batch.token_ids[batch.mask] >= UNK_ID).all()
+    assert (batch.token_ids[batch.mask] >= 1).all()
     assert batch.vector_rows[0, :3].tolist() == extractor.lookup.rows(docs[0]).tolist()
-    assert UNK_ID in batch.token_ids[3, : n[3]].tolist()  # a word the vocabulary never saw
     # precomputed features give the same batch
     same = extractor.batch([extractor.doc_features(d) for d in docs])
     assert torch.equal(same.vector_rows, batch.vector_rows) and torch.equal(same.token_ids, batch.token_ids)
@@ -251,15 +220,6 @@ def test_truncation_keeps_the_first_tokens(nlp, extractor):
     assert torch.equal(roomy.token_ids, full.token_ids) and torch.equal(roomy.lengths, full.lengths)
     with pytest.raises(ValueError):
         extractor.batch(docs, max_length=0)
-
-
-def test_extractor_round_trip(nlp, extractor):
-    data = json.loads(json.dumps(extractor.to_dict()))
-    again = FeatureExtractor.from_dict(data, nlp.vocab)
-    docs = [nlp("猫がケータイを好き"), nlp("")]
-    a, b = extractor.batch(docs), again.batch(docs)
-    for name in ("vector_rows", "token_ids", "lengths", "mask"):
-        assert torch.equal(getattr(a, name), getattr(b, name))
 
 
 def test_vectors_table_is_a_float_copy(nlp):

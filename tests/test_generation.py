@@ -112,13 +112,13 @@ def test_language_model_learns_and_reloads(tmp_path):
     model, result = train_language_model(streams, streams, vocab, options, settings, progress=False)
     assert result.history[-1]["dev"] > result.history[0]["dev"]  # log-likelihood rose
     generator = LanguageModelGenerator(model, vocab, options)
-    out = generator.generate(["京都", "の"], "京都観光", Decoding(method="greedy", max_length=10))
+    out = generator.generate(["京都", "の"], Decoding(method="greedy", max_length=10), theme="京都観光")
     assert out.text.startswith("京都の紅葉")
     generator.save(tmp_path)
-    again = load_generator(tmp_path).generate(["京都", "の"], "京都観光", Decoding(method="greedy", max_length=10))
+    again = load_generator(tmp_path).generate(["京都", "の"], Decoding(method="greedy", max_length=10), theme="京都観光")
     assert again.tokens == out.tokens
     with pytest.raises(GenerationError, match="theme must be one of"):
-        generator.generate([], "宇宙")
+        generator.generate([], theme="宇宙")
     nlp = blank_japanese()
     nlp.add_pipe("knbc_generator", config={"method": "greedy", "max_length": 10}).set_generator(generator)
     doc = nlp("京都の")
@@ -205,17 +205,29 @@ def test_lazily_generated_text_survives_serialisation_of_the_doc(trained):
     assert blank_japanese()("京都")._.generated is None  # no generator ran on it
 
 
-def test_continuation_source_is_the_last_sentence_of_the_text():
-    from pipeline.components.generator import continuation_source
+def test_continuation_source_is_the_theme_and_the_last_sentence_of_the_text():
+    from pipeline.corpus.labels import theme_from_cats
+    from pipeline.models.generator import continuation_tokens
+
+    def source(doc, max_tokens=None):
+        return continuation_tokens([t.text for t in doc], theme_from_cats(doc.cats), max_tokens)
 
     nlp = blank_japanese()
     doc = nlp("携帯を買った話。昨日は京都に行った。\n紅葉がとてもきれいだった")
     doc.cats = {"携帯電話": 0.1, "京都観光": 0.9}
-    assert continuation_source(doc) == ["<京都観光>"] + [t.text for t in nlp("紅葉がとてもきれいだった")]
+    assert source(doc) == ["<京都観光>"] + [t.text for t in nlp("紅葉がとてもきれいだった")]
     two_sentences = nlp("携帯を買った話。昨日は京都に行った！")
-    assert continuation_source(two_sentences) == [t.text for t in nlp("昨日は京都に行った！")]
-    assert continuation_source(doc, max_tokens=3) == ["<京都観光>"] + [t.text for t in nlp("紅葉がとてもきれいだった")][-2:]
-    assert continuation_source(nlp("")) == []
+    assert source(two_sentences) == [t.text for t in nlp("昨日は京都に行った！")]
+    assert source(doc, max_tokens=3) == ["<京都観光>"] + [t.text for t in nlp("紅葉がとてもきれいだった")][-2:]
+    assert source(nlp("")) == []
+
+
+def test_theme_from_cats_is_the_best_scored_theme_else_the_default():
+    from pipeline.corpus.labels import DEFAULT_THEME, theme_from_cats
+
+    assert theme_from_cats({"positive": 0.9, "携帯電話": 0.3, "グルメ": 0.6}) == "グルメ"
+    assert theme_from_cats({"positive": 0.9}) is None
+    assert theme_from_cats({}, DEFAULT_THEME) == DEFAULT_THEME
 
 
 GENERATE_N_PROCESS_SCRIPT = """

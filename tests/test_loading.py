@@ -66,3 +66,60 @@ def test_knbc_generate_runs_torch_on_the_threads_load_would(monkeypatch, keep_to
     assert result.exit_code == 0 and torch.get_num_threads() == 2
     monkeypatch.setenv(TORCH_THREADS_ENV, "x")
     assert CliRunner().invoke(app, ["generate", "京都"]).exit_code == 2  # a one-line error, not a traceback
+
+
+FORK_SCRIPT = """
+import os, sys
+import torch
+torch.set_num_threads(3)
+import pipeline, pipeline.api, pipeline.components, pipeline.loading  # noqa: E401
+pipeline.classify  # the lazy export
+nlp = pipeline.load(sys.argv[1], torch_threads=0) if len(sys.argv) > 1 else None
+
+
+def child_threads(run):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        run()
+        os.write(write, str(torch.get_num_threads()).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return int(os.read(read, 16))
+
+
+print(child_threads(lambda: None), child_threads(lambda: nlp and nlp("京都の紅葉")), torch.get_num_threads())
+"""
+
+
+def _fork_script(tmp_path, *args: str) -> list[int]:
+    import subprocess
+    import sys
+
+    script = tmp_path / "fork.py"
+    script.write_text(FORK_SCRIPT, encoding="utf-8")
+    run = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return [int(n) for n in run.stdout.split()]
+
+
+def test_importing_the_package_leaves_forked_children_their_threads(tmp_path):
+    assert _fork_script(tmp_path) == [3, 3, 3]  # no fork hook: a DataLoader worker or a web worker keeps its setting
+
+
+def test_a_forked_worker_that_runs_our_components_gets_one_thread_and_the_parent_keeps_its_own(tmp_path):
+    import pathlib
+
+    model = str(pathlib.Path(__file__).resolve().parents[1] / "models" / "theme")
+    assert _fork_script(tmp_path, model) == [3, 1, 3]
+
+
+def test_knbc_process_workers_run_torch_on_the_threads_asked(tmp_path):
+    from pipeline.batch.annotate import AnnotateOptions
+    from pipeline.batch.engines import ProcessPoolEngine
+
+    engine = ProcessPoolEngine(AnnotateOptions(model=str(DEFAULT_PIPELINE), classifiers=("theme",)), 1)
+    try:
+        assert engine.pool.apply(torch.get_num_threads) == 1
+    finally:
+        engine.close()

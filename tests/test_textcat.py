@@ -14,7 +14,7 @@ import torch
 from spacy.util import load_config_from_str
 from thinc.api import NumpyOps, Softmax_v2
 
-from pipeline.components.architectures import mean_of_members
+from pipeline.components.architectures import mean_of_members, torch_networks
 from pipeline.ginza import blank_japanese
 from pipeline.nn.text_encoder import HashedNgramBag, RecurrentTextEncoder
 from pipeline.training.data import labelled_texts_to_examples
@@ -95,7 +95,7 @@ def test_every_variant_learns(cell, bidirectional, pooling):
 
 def test_fine_tuned_vectors_are_trained_and_saved(tmp_path):
     nlp, _ = overfit(model={**TINY, "freeze_vectors": False}, epochs=5)
-    network = nlp.get_pipe("theme").model.attrs["torch_network"]
+    network, = torch_networks(nlp.get_pipe("theme").model)
     assert network.embed.vectors.requires_grad
     nlp.to_disk(tmp_path)
     size = sum(f.stat().st_size for f in (tmp_path / "theme").rglob("*") if f.is_file())
@@ -154,7 +154,7 @@ def test_ensemble_output_is_the_mean_of_its_members_and_reloads(tmp_path):
     nlp, result = overfit(model={**TINY, "members": 3}, epochs=30)
     assert result.best_score == 1.0
     model = nlp.get_pipe("theme").model
-    networks = model.attrs["torch_networks"]
+    networks = torch_networks(model)
     assert len(networks) == 3
     assert not torch.equal(networks[0].encoder.rnn.weight_hh_l0, networks[1].encoder.rnn.weight_hh_l0)
     featurize, ensemble = model.layers
@@ -308,3 +308,25 @@ def test_classifiers_sharing_features_in_one_pipeline_score_each_doc_as_alone(tr
     alone = [nlp(text).cats for text in texts]
     for doc, expected in zip(both.pipe(texts, batch_size=50), alone):
         assert doc.cats == pytest.approx(expected, abs=1e-6)  # the second classifier read the first's features
+
+
+def test_the_classifier_reads_the_pipelines_vectors_and_does_not_save_them(trained, tmp_path):
+    from spacy.vectors import Vectors
+
+    from pipeline.ginza import GinzaVectors, ginza_vocab
+
+    nlp, _ = trained
+    assert isinstance(nlp.vocab.vectors, GinzaVectors) and nlp.vocab.vectors.data is ginza_vocab().vectors.data
+    network, = torch_networks(nlp.get_pipe("theme").model)
+    assert tuple(network.embed.vectors.shape) == (20000, 300)
+    nlp.to_disk(tmp_path)
+    assert not [p.name for p in (tmp_path / "vocab").iterdir() if p.name.startswith("vectors")]  # ja_ginza's, not saved
+    # a pipeline given other vectors before its classifier reads those
+    other = blank_japanese()
+    other.vocab.vectors = Vectors(data=numpy.ones((3, 300), dtype="f"), keys=["京都", "紅葉", "猫"])
+    other.add_pipe("knbc_textcat", config={"model": TINY})
+    network, = torch_networks(other.get_pipe("knbc_textcat").model)
+    assert tuple(network.embed.vectors.shape) == (3, 300)
+    # Docs from a vocab without vectors are refused, not featurized as all "no vector"
+    with pytest.raises(ValueError, match="no vectors"):
+        nlp.get_pipe("theme").predict([spacy.blank("ja")("京都")])

@@ -39,13 +39,13 @@ def loaded_pipeline(options: AnnotateOptions):
     if options not in _LOADED:
         import torch
 
-        from pipeline.loading import load
+        from pipeline.loading import classifier_names, generator_names, load
 
-        torch.set_num_threads(options.torch_threads)
+        torch.set_num_threads(options.torch_threads)  # explicitly, in every process that runs chunks
         nlp = load(options.model, torch_threads=options.torch_threads)  # load() would set its own default
-        classifiers = {name: tuple(pipe.labels) for name, pipe in nlp.pipeline if hasattr(pipe, "labels")
-                       and (options.classifiers is None or name in options.classifiers)}
-        generators = [name for name, pipe in nlp.pipeline if hasattr(pipe, "set_generator")]
+        classifiers = {name: tuple(nlp.get_pipe(name).labels) for name in classifier_names(nlp)
+                       if options.classifiers is None or name in options.classifiers}
+        generators = generator_names(nlp)
         generator = generators[0] if options.generate and generators else None
         enabled = list(classifiers) + ([generator] if generator else [])
         nlp.select_pipes(enable=enabled)
@@ -64,17 +64,17 @@ def check_options(options: AnnotateOptions) -> None:
     from spacy.util import load_config
 
     from pipeline.errors import ModelError
-    from pipeline.loading import check_model_dir
+    from pipeline.loading import GENERATOR_FACTORY, check_model_dir, is_classifier_factory
 
     meta = check_model_dir(options.model)
     components = load_config(Path(options.model) / "config.cfg")["components"]
     factories = {name: components[name]["factory"] for name in meta["pipeline"]}
-    classifiers = [name for name, factory in factories.items() if "textcat" in factory]
+    classifiers = [name for name, factory in factories.items() if is_classifier_factory(factory)]
     if options.classifiers:
         missing = sorted(set(options.classifiers) - set(classifiers))
         if missing:
             raise ModelError(f"{options.model} has no classifier(s) {missing}; it has {classifiers}")
-    if options.generate and "knbc_generator" not in factories.values():
+    if options.generate and GENERATOR_FACTORY not in factories.values():
         raise ModelError(f"{options.model} has no generator component; leave out --generate or use a pipeline "
                          "with one (e.g. models/knbc)")
 

@@ -1,4 +1,4 @@
-"""``knbc classify``, ``knbc generate``, ``knbc similar``: the trained models on texts given or read from stdin."""
+"""``knbc classify``, ``knbc generate``, ``knbc similar``: :mod:`pipeline.api` on texts given or read from stdin."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-
-from pipeline.errors import UsageError
 
 from pipeline.cli.common import app, user_errors
 
@@ -43,14 +41,6 @@ def _echo_bad_line(number: int, text: str, problem: str, outcome: str) -> bool:
     return True
 
 
-def check_theme(theme: Optional[str]) -> None:
-    """Raise :class:`UsageError` unless ``theme`` is None or one of the four KNBC themes."""
-    from pipeline.corpus.labels import THEME_IDS
-
-    if theme is not None and theme not in THEME_IDS:
-        raise UsageError(f"unknown theme {theme!r}; expected one of {', '.join(THEME_IDS)}")
-
-
 @app.command("generate")
 def generate_command(
     texts: Optional[list[str]] = typer.Argument(None, help="Inputs (default: one per line on stdin); "
@@ -69,22 +59,12 @@ def generate_command(
 ) -> None:
     """Generate text with a trained generator; prints JSON lines {"input", "generated", ...}; an input line that
     is not UTF-8 gets {"line", "error", "input"} instead, and the exit status is then 1."""
-    import warnings
+    from pipeline.api import TextGenerator
+    from pipeline.models.generator import Decoding
 
-    from pipeline.components.generator import continuation_tokens
-    from pipeline.ginza import blank_japanese
-    from pipeline.loading import set_torch_threads
-    from pipeline.models.generator import Decoding, LanguageModelGenerator, load_generator
-    from pipeline.models.vocabulary import keywords
-    from pipeline.resources import shipped_path
-
-    decoding = Decoding(method, beam_size, max_length, length_penalty, temperature, top_k, top_p, seed)
     with user_errors():
-        decoding.check()
-        check_theme(theme)
-        set_torch_threads()  # as pipeline.load(): one thread unless KNBC_TORCH_THREADS says otherwise
-        generator = load_generator(model or shipped_path("models/generator-keywords"))
-    tokenizer = blank_japanese().tokenizer
+        generator = TextGenerator(model, theme, Decoding(method, beam_size, max_length, length_penalty, temperature,
+                                                         top_k, top_p, seed))
     if input_file is not None:
         with user_errors(OSError, UnicodeDecodeError):
             lines = enumerate(input_file.read_text(encoding="utf-8").splitlines(), start=1)
@@ -96,23 +76,7 @@ def generate_command(
         if problem is not None:
             bad = _echo_bad_line(number, text, problem, "nothing generated")
             continue
-        doc = tokenizer(text)
-        tokens = [t.text for t in doc if not t.is_space]
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if isinstance(generator, LanguageModelGenerator):
-                result = generator.generate(tokens, theme or "京都観光", decoding)
-            elif generator.task == "keywords":
-                source = keywords(doc)
-                result = generator.generate(source, decoding) if source else None
-            else:
-                result = generator.generate(continuation_tokens(tokens, theme, generator.options.max_source), decoding)
-        record = {"input": text, "generated": result.text if result else ""}
-        if result is None:
-            record["note"] = "no content words to generate from"
-        if caught:
-            record["note"] = str(caught[0].message)
-        typer.echo(json.dumps(record, ensure_ascii=False))
+        typer.echo(json.dumps(generator(text), ensure_ascii=False))
     if bad:
         raise typer.Exit(1)
 
@@ -123,10 +87,10 @@ def similar_command(
     top: int = typer.Option(10, "--top", help="How many nearest words."),
 ) -> None:
     """The words nearest to WORD in ja_ginza's vectors, by cosine: one "word<TAB>score" line each, best first."""
-    from pipeline.components.vectors import nearest_words
+    from pipeline.api import similar
 
     with user_errors():
-        neighbours = nearest_words().similar(word, top)
+        neighbours = similar(word, top)
     for neighbour, score in neighbours:
         typer.echo(f"{neighbour}\t{score:.2f}")
 
@@ -138,23 +102,17 @@ def classify_command(
 ) -> None:
     """Print each text's labels and scores as a JSON line: {"text", "theme", "sentiment", "cats"}; an input
     line that is not UTF-8 gets {"line", "error", "input"} instead, and the exit status is then 1."""
+    from pipeline.api import classify_pipe
     from pipeline.loading import DEFAULT_PIPELINE, load
 
     with user_errors():
         nlp = load(model or DEFAULT_PIPELINE)
-    classifiers = [name for name, pipe in nlp.pipeline if hasattr(pipe, "labels")]
     bad = False
     inputs = ((text if problem is None else "", (number, text, problem)) for number, text, problem in input_lines(texts))
-    for doc, (number, text, problem) in nlp.pipe(inputs, as_tuples=True,
-                                                 disable=[name for name in nlp.pipe_names if name not in classifiers]):
+    for record, (number, text, problem) in classify_pipe(nlp, inputs):
         if problem is not None:
             bad = _echo_bad_line(number, text, problem, "not classified")
             continue
-        record = {"text": doc.text}
-        for name in classifiers:
-            labels = nlp.get_pipe(name).labels
-            record[name] = max(labels, key=lambda label: doc.cats[label]) if len(doc) else None  # "" has no label
-        record["cats"] = {label: round(score, 4) for label, score in doc.cats.items()}
         typer.echo(json.dumps(record, ensure_ascii=False))
     if bad:
         raise typer.Exit(1)

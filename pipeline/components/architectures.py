@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from functools import lru_cache
 from typing import List, Optional
 
+import torch
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, Softmax_v2, chain
 from thinc.types import Floats2d
 
-from pipeline.ginza import GINZA_MODEL, ginza_vocab
-from pipeline.models.features import FeatureBatch, FeatureExtractor, HashedTokenIds, vectors_record, vectors_table
+from pipeline.ginza import GINZA_MODEL, GinzaVectors, ginza_vocab
+from pipeline.models.features import DocFeatures, FeatureBatch, FeatureExtractor, HashedTokenIds, vectors_record, vectors_table
 from pipeline.nn.text_encoder import RecurrentTextEncoder
 
 
 def doc_featurizer(n_buckets: int, max_length: int) -> Model[List[Doc], FeatureBatch]:
-    """A parameter-free layer: Docs -> FeatureBatch (ja_ginza vector rows + hashed token ids).
+    """A parameter-free layer: Docs -> FeatureBatch (vector rows + hashed token ids).
 
-    Vectors are looked up in the ja_ginza package's vocab whatever the Docs' own vocab, by text,
-    then lemma, then normalized form; each Doc keeps its first ``max_length`` tokens.
+    Vectors are looked up in the Docs' own vocab (``doc.vocab.vectors``: the pipeline's, ja_ginza's
+    table), by text, then lemma, then normalized form; each Doc keeps its first ``max_length`` tokens.
     """
     return Model("knbc_featurize", _featurize, attrs={"n_buckets": n_buckets, "max_length": max_length})
 
@@ -34,32 +34,49 @@ def ginza_vectors_record() -> dict:
     return vectors_record(ginza_vocab(), GINZA_MODEL, version)
 
 
-@lru_cache(maxsize=None)
-def _feature_extractor(n_buckets: int) -> FeatureExtractor:
-    return FeatureExtractor(ginza_vocab(), HashedTokenIds(n_buckets))
+def pipeline_vectors_record(vocab) -> dict:
+    """The record of the vector table in ``vocab`` (a pipeline's): ja_ginza's, with its package version,
+    when the pipeline reads the installed ja_ginza (:class:`pipeline.ginza.GinzaVectors`)."""
+    return ginza_vectors_record() if isinstance(vocab.vectors, GinzaVectors) else vectors_record(vocab)
+
+
+def _feature_extractor(vocab, n_buckets: int) -> FeatureExtractor:
+    if not vocab.vectors.shape[0]:
+        raise ValueError("the Docs' vocab has no vectors: make them with the pipeline that holds the classifier "
+                         "(nlp.make_doc, nlp.tokenizer), or give their vocab the same vectors")
+    return FeatureExtractor(vocab, HashedTokenIds(n_buckets))
 
 
 # Layer functions live at module level (no closures), so that a pipeline pickles: spaCy pickles it
 # for ``nlp.pipe(n_process=N)`` wherever processes are spawned rather than forked.
-SHARED_FEATURE_GROUPS = 64  # featurized groups of Docs kept for the next classifier (a 1000-Doc batch is 16)
-_PREDICTED: "OrderedDict[tuple, tuple]" = OrderedDict()  # key -> (Docs, FeatureBatch), oldest first
+FEATURES_KEY = "knbc_features"  # doc.user_data[(FEATURES_KEY, n_buckets)]: that Doc's DocFeatures, as arrays
+
+
+def doc_features(doc: Doc, n_buckets: int) -> DocFeatures:
+    """The vector rows and hashed token ids of every token of ``doc``, computed once per Doc and kept on it.
+
+    Classifiers with the same ``n_buckets`` in one pipeline (theme, sentiment) read the same features:
+    the first to see a Doc computes them and stores them in ``doc.user_data`` (plain int64 arrays, so
+    that the Doc still serializes), the next reads them back. A Doc whose tokens changed since (a
+    retokenized Doc) gets them afresh.
+    """
+    key = (FEATURES_KEY, n_buckets)
+    stored = doc.user_data.get(key)
+    if stored is not None and len(stored[0]) == len(doc):
+        return DocFeatures(*stored)
+    features = _feature_extractor(doc.vocab, n_buckets).doc_features(doc)
+    doc.user_data[key] = (features.vector_rows, features.token_ids)
+    return features
 
 
 def _featurize(model: Model, docs: List[Doc], is_train: bool):
     n_buckets, max_length = model.attrs["n_buckets"], model.attrs["max_length"]
+    if not docs:
+        return FeatureExtractor.padded([], max_length=max_length), _no_input_gradient
+    extractor = _feature_extractor(docs[0].vocab, n_buckets)
     if is_train:
-        return _feature_extractor(n_buckets).batch(docs, max_length=max_length), _no_input_gradient
-    # Classifiers with the same featurizer settings in one pipeline (theme, sentiment) predict on the same
-    # groups of Docs in turn: the second reuses the first's features. The cache keeps those Docs alive, so
-    # that their ids cannot pass to other Docs while it holds them.
-    key = (n_buckets, max_length, tuple(map(id, docs)), tuple(map(len, docs)))
-    if key in _PREDICTED:
-        return _PREDICTED.pop(key)[1], _no_input_gradient  # read once: two classifiers is the usual case
-    batch = _feature_extractor(n_buckets).batch(docs, max_length=max_length)
-    _PREDICTED[key] = (list(docs), batch)
-    while len(_PREDICTED) > SHARED_FEATURE_GROUPS:
-        _PREDICTED.popitem(last=False)
-    return batch, _no_input_gradient
+        return extractor.batch(docs, max_length=max_length), _no_input_gradient
+    return FeatureExtractor.padded([doc_features(doc, n_buckets) for doc in docs], max_length), _no_input_gradient
 
 
 def _no_input_gradient(d_output) -> list:
@@ -90,6 +107,7 @@ def build_rnn_classifier(
     members: int = 1,
     ngram_dim: int = 0,
     word_dropout: float = 0.0,
+    vector_dim: int = 300,
     nO: Optional[int] = None,
 ) -> Model[List[Doc], Floats2d]:
     """A recurrent text classifier: Docs -> class probabilities (B, nO).
@@ -106,11 +124,14 @@ def build_rnn_classifier(
     weights, drawn in turn from the seeded RNG) over the same features; its output is the mean of
     their class probabilities, and each member is trained on its own cross-entropy loss (see
     :func:`mean_of_members`).
+
+    The static vectors (``vector_dim`` wide: ja_ginza's are 300) are the pipeline's: the
+    ``knbc_textcat`` factory hands its vocab's table to the networks (:func:`use_vectors`).
     """
     if members < 1:
         raise ValueError(f"members must be >= 1, not {members}")
-    vectors = vectors_table(ginza_vocab())
-    networks, heads = [], []
+    vectors = torch.zeros(0, vector_dim)  # (rows, dim): no table until use_vectors gives the pipeline's
+    heads = []
     for _ in range(members):
         network = RecurrentTextEncoder(
             vectors,
@@ -128,16 +149,26 @@ def build_rnn_classifier(
         )
         encoder = PyTorchWrapper_v2(network, convert_inputs=_batch_to_torch)
         encoder.init = _reset_network  # initialize() draws the weights from the (seeded) torch RNG
-        networks.append(network)
         heads.append([encoder, Softmax_v2(nO=nO, nI=network.output_dim)])
     featurizer = doc_featurizer(n_buckets, max_length)
     if members == 1:  # the layout of single-network pipelines saved before ensembles existed
         model = chain(featurizer, *heads[0])
     else:
         model = chain(featurizer, mean_of_members([chain(*head) for head in heads]))
-    model.attrs["torch_network"] = networks[0]
-    model.attrs["torch_networks"] = networks
     return model
+
+
+def use_vectors(model: Model, vocab) -> None:
+    """Give the networks of a ``knbc.RNNClassifier.v1`` model the vector table of ``vocab`` (a pipeline's)."""
+    table = vectors_table(vocab)  # (rows, dim), one copy shared by the members
+    for network in torch_networks(model):
+        network.embed.set_vectors(table)
+
+
+def torch_networks(model: Model) -> list:
+    """The torch networks (:class:`RecurrentTextEncoder`) inside a ``knbc.RNNClassifier.v1`` model, one per
+    ensemble member, found the thinc way: through the PyTorch shims of its layers."""
+    return [shim._model for node in model.walk() for shim in node.shims]
 
 
 def mean_of_members(members: List[Model]) -> Model:

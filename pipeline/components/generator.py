@@ -8,6 +8,9 @@
 - a language model (``models/lm``): continues the Doc's text in its theme (``doc.cats`` when a
   theme classifier ran first, else ``default_theme``); ``doc._.attention`` is then None.
 
+The component knows no kind of generator: it asks the :class:`~pipeline.models.generator.Generator`
+what it reads from the Doc (``source_for``) and for a ``generate``.
+
 ``doc._.attention`` is ``{"source": [...], "target": [...], "weights": [[...]]}`` (one row per
 generated token, summing to one over the source). A Doc with nothing to generate from (no tokens,
 or no content word for ``keywords``) gets ``""`` and a warning.
@@ -24,6 +27,7 @@ this process's registry of live components); a Doc whose component is gone reads
 
 from __future__ import annotations
 
+import os
 import uuid
 import warnings
 import weakref
@@ -32,13 +36,12 @@ from pathlib import Path
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from pipeline.corpus.labels import THEME_LABELS
-from pipeline.models.generator import Decoding, LanguageModelGenerator, Seq2SeqGenerator, load_generator
-from pipeline.models.vocabulary import keywords, theme_token
+from pipeline.components.workers import one_thread_in_workers
+from pipeline.corpus.labels import DEFAULT_THEME, theme_from_cats
+from pipeline.models.generator import Decoding, Generator, load_generator
 
 REF_KEY = "knbc_generator"  # doc.user_data: that component's key; doc.user_hooks: the component
 RESULT_KEY = "knbc_generated"  # doc.user_data: the cached (generated, attention) of that Doc
-SENTENCE_ENDS = frozenset("。！？!?")
 _COMPONENTS: "weakref.WeakValueDictionary[str, GeneratorComponent]" = weakref.WeakValueDictionary()
 
 
@@ -75,47 +78,15 @@ Doc.set_extension("generated", getter=_get_generated, setter=_set_generated, for
 Doc.set_extension("attention", getter=_get_attention, setter=_set_attention, force=True)
 
 
-def sentences(tokens: list[str]) -> list[list[str]]:
-    """Split token texts into sentences after 。！？!? and at newlines (dropped, as other whitespace is)."""
-    found, current = [], []
-    for token in tokens:
-        if "\n" in token or not token.strip():
-            if "\n" in token and current:
-                found.append(current)
-                current = []
-            continue
-        current.append(token)
-        if token in SENTENCE_ENDS or token[-1] in SENTENCE_ENDS:
-            found.append(current)
-            current = []
-    return found + ([current] if current else [])
-
-
-def continuation_tokens(tokens: list[str], theme: str | None, max_tokens: int | None = None) -> list[str]:
-    """A continuation model's source: the theme token (when known), then the last sentence of
-    ``tokens``, cut to its last tokens so that the whole fits ``max_tokens``."""
-    prefix = [theme_token(theme)] if theme else []
-    last = (sentences(tokens) or [[]])[-1]
-    if max_tokens is not None:
-        last = last[max(0, len(last) - (max_tokens - len(prefix))) :]
-    return prefix + last
-
-
-def continuation_source(doc: Doc, max_tokens: int | None = None) -> list[str]:
-    """A continuation model's source for ``doc``: the theme token (when ``doc.cats`` has a theme)
-    and the Doc's last sentence (its last ``max_tokens`` tokens, theme token included, at most)."""
-    themes = {label: doc.cats[label] for label in THEME_LABELS if label in doc.cats}
-    return continuation_tokens([t.text for t in doc], max(themes, key=themes.get) if themes else None, max_tokens)
-
-
 class GeneratorComponent:
     """Generates for each Doc, lazily by default (see the module docstring)."""
 
-    def __init__(self, name: str, decoding: Decoding, default_theme: str = "京都観光", lazy: bool = True):
+    def __init__(self, name: str, decoding: Decoding, default_theme: str = DEFAULT_THEME, lazy: bool = True):
         decoding.check()
         self.name, self.decoding, self.default_theme, self.lazy = name, decoding, default_theme, lazy
-        self.generator: Seq2SeqGenerator | LanguageModelGenerator | None = None
+        self.generator: Generator | None = None
         self.key = f"{name}:{uuid.uuid4().hex}"
+        self.owner_pid = os.getpid()  # the process it was made in (see one_thread_in_workers)
         _COMPONENTS[self.key] = self
 
     def __setstate__(self, state: dict) -> None:
@@ -135,27 +106,16 @@ class GeneratorComponent:
 
     def generate(self, doc: Doc) -> tuple[str, dict | None]:
         """``(generated text, attention)`` for ``doc`` (what ``doc._.generated`` and ``doc._.attention`` read)."""
-        if isinstance(self.generator, LanguageModelGenerator):
-            return self._continue_text(doc)
-        if self.generator.task == "keywords":
-            source = keywords(doc)
-        else:
-            source = continuation_source(doc, self.generator.options.max_source)
-        if not [t for t in source if not t.startswith("<")]:
+        self.owner_pid = one_thread_in_workers(self.owner_pid)  # one torch thread in a worker process
+        theme = theme_from_cats(doc.cats)
+        source = self.generator.source_for(doc, theme)
+        if not self.generator.has_input(source):
             warnings.warn(f"{self.name}: nothing to generate from in {doc.text[:30]!r} (no content words)", stacklevel=3)
             return "", None
-        result = self.generator.generate(source, self.decoding)
-        return result.text, {"source": result.source, "target": result.tokens, "weights": result.attention}
+        result = self.generator.generate(source, self.decoding, theme=theme or self.default_theme)
+        return result.new_text, result.attention_map()
 
-    def _continue_text(self, doc: Doc) -> tuple[str, None]:
-        """The language model continues the Doc's text (in its theme, from ``doc.cats`` when known)."""
-        themes = {label: doc.cats[label] for label in THEME_LABELS if label in doc.cats}
-        theme = max(themes, key=themes.get) if themes else self.default_theme
-        prompt = [t.text for t in doc if not t.is_space]
-        result = self.generator.generate(prompt, theme, self.decoding)
-        return result.text[len("".join(prompt)) :], None  # the continuation only; a language model attends to nothing
-
-    def set_generator(self, generator: Seq2SeqGenerator | LanguageModelGenerator) -> None:
+    def set_generator(self, generator: Generator) -> None:
         """Use a trained generator (e.g. straight after training)."""
         self.generator = generator
 
@@ -175,7 +135,7 @@ class GeneratorComponent:
     "knbc_generator",
     assigns=["doc._.generated", "doc._.attention"],
     default_config={"method": "beam", "beam_size": 4, "max_length": 60, "length_penalty": 0.6,
-                    "default_theme": "京都観光", "lazy": True},
+                    "default_theme": DEFAULT_THEME, "lazy": True},
 )
 def make_knbc_generator(nlp: Language, name: str, method: str, beam_size: int, max_length: int,
                         length_penalty: float, default_theme: str, lazy: bool) -> GeneratorComponent:

@@ -7,6 +7,7 @@ instances (theme, sentiment) live in one pipeline, and defined results for empty
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Optional
 
@@ -20,7 +21,9 @@ from spacy.training import Example
 from spacy.util import registry
 from thinc.api import Config, Model
 
-from pipeline.components.architectures import ginza_vectors_record  # (also registers knbc.RNNClassifier.v1)
+from pipeline.components.architectures import pipeline_vectors_record, use_vectors  # (also registers the architecture)
+from pipeline.components.workers import one_thread_in_workers
+from pipeline.ginza import use_ginza_vectors
 from pipeline.models.features import VECTORS_CFG_KEY, check_vectors_record
 
 DEFAULT_MODEL_CONFIG = """
@@ -85,6 +88,7 @@ class RecurrentTextCategorizer(TextCategorizer):
         padding); the scores come back in the order of ``docs``. torch runs in inference mode (no
         autograd bookkeeping at all: 6-9% faster than thinc's ``no_grad`` here).
         """
+        self.owner_pid = one_thread_in_workers(getattr(self, "owner_pid", None))  # one torch thread in a worker
         docs = list(docs)
         scores = numpy.full((len(docs), len(self.labels)), 1.0 / max(len(self.labels), 1), dtype="f")
         present = sorted((i for i, doc in enumerate(docs) if len(doc)), key=lambda i: len(docs[i]))
@@ -102,12 +106,12 @@ class RecurrentTextCategorizer(TextCategorizer):
 
     def to_disk(self, path, *, exclude=tuple()) -> None:
         """spaCy's ``to_disk``, with the record of the vectors it was trained with in its ``cfg``
-        (the installed ja_ginza's, unless it was loaded with a record)."""
-        self.cfg.setdefault(VECTORS_CFG_KEY, ginza_vectors_record())
+        (the pipeline's, i.e. the installed ja_ginza's, unless it was loaded with a record)."""
+        self.cfg.setdefault(VECTORS_CFG_KEY, pipeline_vectors_record(self.vocab))
         super().to_disk(path, exclude=exclude)
 
     def from_disk(self, path, *, exclude=tuple()) -> "RecurrentTextCategorizer":
-        """spaCy's ``from_disk``, refusing a model trained with other vectors than the installed ones
+        """spaCy's ``from_disk``, refusing a model trained with other vectors than the pipeline's
         (:class:`pipeline.errors.VectorsMismatchError`); a model without a record loads with a warning.
         A missing, truncated or corrupt ``cfg`` or ``model`` is a :class:`pipeline.errors.ModelError` naming
         the file, with ``spacy.load`` as with ``pipeline.load``."""
@@ -118,7 +122,7 @@ class RecurrentTextCategorizer(TextCategorizer):
 
             check_component_files(Path(path), trained=True)  # raises ModelError naming the damaged file
             raise  # the files look sound: a bug, which keeps its traceback
-        check_vectors_record(self.cfg.get(VECTORS_CFG_KEY), ginza_vectors_record(), f"{path}")
+        check_vectors_record(self.cfg.get(VECTORS_CFG_KEY), pipeline_vectors_record(self.vocab), f"{path}")
         return self
 
 
@@ -131,5 +135,9 @@ class RecurrentTextCategorizer(TextCategorizer):
     default_score_weights={},
 )
 def make_knbc_textcat(nlp: Language, name: str, model: Model, scorer: Optional[Callable]) -> RecurrentTextCategorizer:
-    """Create a ``knbc_textcat`` component (see :class:`RecurrentTextCategorizer`)."""
-    return RecurrentTextCategorizer(nlp.vocab, model, name, threshold=0.0, scorer=scorer)
+    """Create a ``knbc_textcat`` component (see :class:`RecurrentTextCategorizer`): its networks read the
+    vectors of the pipeline's vocab, which gets ja_ginza's when it has none (:func:`use_ginza_vectors`)."""
+    use_vectors(model, use_ginza_vectors(nlp.vocab))
+    component = RecurrentTextCategorizer(nlp.vocab, model, name, threshold=0.0, scorer=scorer)
+    component.owner_pid = os.getpid()  # the process it was made in (see one_thread_in_workers)
+    return component

@@ -22,7 +22,7 @@ import numpy as np
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
-from pipeline.ginza import blank_japanese, ginza_vocab
+from pipeline.ginza import blank_japanese, ginza_vocab, use_ginza_vectors
 from pipeline.models.features import (
     LOOKUP_FIELDS,
     NO_VECTOR,
@@ -124,9 +124,9 @@ class VectorHooks:
     @property
     def record(self) -> dict:
         """The record of the vector table these hooks read."""
-        from pipeline.components.architectures import ginza_vectors_record
+        from pipeline.components.architectures import pipeline_vectors_record
 
-        return ginza_vectors_record()
+        return pipeline_vectors_record(self.lookup.vocab)
 
     def __reduce__(self):
         return (VectorHooks, (self.name,))  # a worker process reloads the table from ja_ginza
@@ -134,8 +134,9 @@ class VectorHooks:
 
 @Language.factory("knbc_vectors", assigns=["token.vector", "doc.vector", "token._.vector_source"], default_config={})
 def make_knbc_vectors(nlp: Language, name: str) -> VectorHooks:
-    """Create a ``knbc_vectors`` component (see :class:`VectorHooks`)."""
-    return VectorHooks(name)
+    """Create a ``knbc_vectors`` component (see :class:`VectorHooks`) over the pipeline's vectors (ja_ginza's,
+    given to its vocab when it has none)."""
+    return VectorHooks(name, use_ginza_vectors(nlp.vocab))
 
 
 class _NearestGinzaWords(NearestWords):

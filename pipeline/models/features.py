@@ -6,16 +6,15 @@ Every token gets two indices:
   token's text, then its lemma, then its normalized form (SudachiPy's 正規化表記), ``-1`` when none of
   them has a vector. On KNBC the text alone finds a vector for about 85% of tokens, text then lemma
   about 91%, text then lemma then norm about 99% (:func:`vector_coverage` measures it);
-* a **token id** into a trainable :class:`TokenVocab` keyed by the normalized form, so that the
-  network can learn something for the tokens without a vector (by default the vocabulary is built
-  from those tokens only; it can also cover every token).
+* a **token id** into a trainable embedding (:class:`HashedTokenIds`: the normalized form's hash modulo
+  a number of buckets, plus one), so that the network can learn something for every token, those
+  without a vector too; nothing is counted or saved.
 
 No torch modules live here (those are in :mod:`pipeline.nn`); this module only produces numpy arrays
 and torch tensors. Conventions of a :class:`FeatureBatch`:
 
 * ``vector_rows`` is ``-1`` both where a token has no vector and at padding positions;
-* ``token_ids`` is ``0`` (:data:`PAD_ID`) at padding positions and ``1`` (:data:`UNK_ID`) for tokens
-  outside the vocabulary; real tokens never get ``0``;
+* ``token_ids`` is ``0`` (:data:`PAD_ID`) at padding positions; real tokens never get ``0``;
 * ``mask`` is ``True`` exactly at real (non-padding) positions, so ``mask.sum(1) == lengths``.
 """
 
@@ -23,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -37,10 +35,7 @@ from spacy.vocab import Vocab
 
 from pipeline.errors import UnknownWordError, UsageError, VectorsMismatchError
 
-PAD_ID = 0  # TokenVocab id of padding positions
-UNK_ID = 1  # TokenVocab id of tokens outside the vocabulary
-PAD_KEY = "<pad>"
-UNK_KEY = "<unk>"
+PAD_ID = 0  # token id of padding positions
 NO_VECTOR = -1  # vector row of tokens without a vector, and of padding positions
 
 LOOKUP_FIELDS = ("text", "lemma", "norm")  # the order in which a token's strings are tried
@@ -55,11 +50,6 @@ def _field_attrs(fields: Sequence[str]) -> tuple[tuple[int, str], ...]:
     if unknown:
         raise ValueError(f"unknown lookup field(s) {unknown}; expected some of {LOOKUP_FIELDS}")
     return tuple(_FIELD_ATTRS[field] for field in fields)
-
-
-def token_key(token: Token) -> str:
-    """The key a token has in a :class:`TokenVocab`: its normalized form, or its text when that is empty."""
-    return token.norm_ or token.text
 
 
 class VectorLookup:
@@ -141,80 +131,6 @@ def vector_coverage(docs: Iterable[Doc], vocab: Vocab | None = None, skip_space:
     return {name: (float(cumulative[i]) / total if total else 0.0) for i, name in enumerate(COVERAGE_STAGES)}
 
 
-class TokenVocab:
-    """A trainable vocabulary of token keys (normalized forms, see :func:`token_key`).
-
-    Id 0 is padding (``<pad>``), id 1 unknown (``<unk>``), then keys by descending count (ties by
-    key, so the order does not depend on the order of the docs).
-    """
-
-    def __init__(self, keys: Iterable[str] = ()):
-        self.keys: list[str] = [PAD_KEY, UNK_KEY]
-        self.key2id: dict[str, int] = {PAD_KEY: PAD_ID, UNK_KEY: UNK_ID}
-        for key in keys:
-            if key in self.key2id:
-                raise ValueError(f"duplicate TokenVocab key {key!r}")
-            self.key2id[key] = len(self.keys)
-            self.keys.append(key)
-
-    @classmethod
-    def build(
-        cls,
-        docs: Iterable[Doc],
-        min_count: int = 1,
-        max_size: int | None = None,
-        keep: Callable[[Token], bool] | None = None,
-    ) -> TokenVocab:
-        """Count the keys of the tokens of ``docs`` (those for which ``keep(token)`` is true, all when
-        ``keep`` is None) and keep those seen at least ``min_count`` times, at most ``max_size`` of
-        them (the most frequent; ``max_size`` excludes the padding and unknown entries)."""
-        if min_count < 1:
-            raise ValueError(f"min_count must be >= 1, not {min_count}")
-        if max_size is not None and max_size < 0:
-            raise ValueError(f"max_size must be >= 0, not {max_size}")
-        counts: Counter[str] = Counter(token_key(token) for doc in docs for token in doc if keep is None or keep(token))
-        counts.pop(PAD_KEY, None)  # the reserved keys keep their reserved ids
-        counts.pop(UNK_KEY, None)
-        ranked = sorted((item for item in counts.items() if item[1] >= min_count), key=lambda kv: (-kv[1], kv[0]))
-        if max_size is not None:
-            ranked = ranked[:max_size]
-        return cls(key for key, _ in ranked)
-
-    def __len__(self) -> int:
-        """The number of ids, padding and unknown included (the size of an embedding table)."""
-        return len(self.keys)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.key2id
-
-    def get(self, key: str) -> int:
-        """The id of ``key``; :data:`UNK_ID` when it is not in the vocabulary."""
-        return self.key2id.get(key, UNK_ID)
-
-    def token_id(self, token: Token) -> int:
-        """The id of a token (by :func:`token_key`); never :data:`PAD_ID`."""
-        return self.key2id.get(token_key(token), UNK_ID)
-
-    def ids(self, doc: Doc) -> np.ndarray:
-        """Ids of every token of ``doc``: int64 array of shape (n_tokens,)."""
-        return np.fromiter((self.token_id(token) for token in doc), dtype=np.int64, count=len(doc))
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serializable form; :meth:`from_dict` reads it back."""
-        return {"keys": self.keys[2:]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TokenVocab:
-        """The inverse of :meth:`to_dict`."""
-        return cls(data["keys"])
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, TokenVocab) and self.keys == other.keys
-
-    def __repr__(self) -> str:
-        return f"TokenVocab({len(self)} ids)"
-
-
 class HashedTokenIds:
     """Trainable ids without a vocabulary: a token's normalized-form hash modulo ``n_buckets``, plus one.
 
@@ -242,7 +158,7 @@ class DocFeatures:
     """The indices of one doc's tokens, untruncated."""
 
     vector_rows: np.ndarray  # (n_tokens,) int64, row in vocab.vectors, -1 = no vector
-    token_ids: np.ndarray  # (n_tokens,) int64, TokenVocab id (>= 1)
+    token_ids: np.ndarray  # (n_tokens,) int64, token id (>= 1)
 
     def __len__(self) -> int:
         return len(self.token_ids)
@@ -265,7 +181,7 @@ class FeatureBatch:
     """
 
     vector_rows: torch.Tensor  # (B, T) long, row in vocab.vectors; -1 = no vector or padding
-    token_ids: torch.Tensor  # (B, T) long, TokenVocab id; 0 = padding, 1 = unknown
+    token_ids: torch.Tensor  # (B, T) long, token id; 0 = padding
     lengths: torch.Tensor  # (B,) long, tokens per doc after truncation (0 for an empty doc)
     mask: torch.Tensor  # (B, T) bool, True at real tokens
 
@@ -282,32 +198,13 @@ class FeatureBatch:
 class FeatureExtractor:
     """Turns Docs into :class:`DocFeatures` and padded :class:`FeatureBatch` tensors.
 
-    Holds a :class:`VectorLookup` on ``vocab`` and a :class:`TokenVocab`. Build it from training docs
-    with :meth:`build`; save ``to_dict()`` and restore with ``from_dict(data, vocab)`` (the vectors
-    themselves come from ``vocab``, i.e. from ja_ginza, and are not saved).
+    Holds a :class:`VectorLookup` on ``vocab`` and the :class:`HashedTokenIds`: nothing to build or save
+    (the vectors come from ``vocab``, i.e. from ja_ginza, and the ids from the tokens' hashes).
     """
 
-    def __init__(
-        self, vocab: Vocab, token_vocab: TokenVocab | HashedTokenIds, lookup_fields: Sequence[str] = LOOKUP_FIELDS
-    ):
+    def __init__(self, vocab: Vocab, token_vocab: HashedTokenIds, lookup_fields: Sequence[str] = LOOKUP_FIELDS):
         self.lookup = VectorLookup(vocab, lookup_fields)
         self.token_vocab = token_vocab
-
-    @classmethod
-    def build(
-        cls,
-        vocab: Vocab,
-        docs: Iterable[Doc],
-        min_count: int = 1,
-        max_size: int | None = None,
-        only_missing: bool = True,
-        lookup_fields: Sequence[str] = LOOKUP_FIELDS,
-    ) -> FeatureExtractor:
-        """Build the TokenVocab from training ``docs``: from the tokens that find no vector when
-        ``only_missing`` (tokens with a vector then mostly get :data:`UNK_ID`), from all tokens otherwise."""
-        lookup = VectorLookup(vocab, lookup_fields)
-        keep = (lambda token: lookup.row(token) == NO_VECTOR) if only_missing else None
-        return cls(vocab, TokenVocab.build(docs, min_count=min_count, max_size=max_size, keep=keep), lookup_fields)
 
     @property
     def vocab(self) -> Vocab:
@@ -316,7 +213,7 @@ class FeatureExtractor:
 
     @property
     def n_tokens(self) -> int:
-        """The size of the TokenVocab (an embedding table's row count)."""
+        """The number of token ids, padding included (an embedding table's row count)."""
         return len(self.token_vocab)
 
     def doc_features(self, doc: Doc) -> DocFeatures:
@@ -329,9 +226,14 @@ class FeatureExtractor:
         With ``max_length``, each doc keeps its first ``max_length`` tokens (the rest are dropped and
         ``lengths`` counts the kept ones). See :class:`FeatureBatch` for the padding conventions.
         """
+        features = [item if isinstance(item, DocFeatures) else self.doc_features(item) for item in docs]
+        return self.padded(features, max_length)
+
+    @staticmethod
+    def padded(features: Sequence[DocFeatures], max_length: int | None = None) -> FeatureBatch:
+        """Pad the features of a batch of docs into tensors (see :meth:`batch`)."""
         if max_length is not None and max_length < 1:
             raise ValueError(f"max_length must be >= 1, not {max_length}")
-        features = [item if isinstance(item, DocFeatures) else self.doc_features(item) for item in docs]
         lengths = [len(f) if max_length is None else min(len(f), max_length) for f in features]
         width = max([1, *lengths])
         vector_rows = np.full((len(features), width), NO_VECTOR, dtype=np.int64)  # (B, T)
@@ -347,15 +249,6 @@ class FeatureExtractor:
             lengths=lengths_t,
             mask=mask,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serializable form (lookup fields and TokenVocab; not the vectors)."""
-        return {"lookup_fields": list(self.lookup.fields), "token_vocab": self.token_vocab.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], vocab: Vocab) -> FeatureExtractor:
-        """The inverse of :meth:`to_dict`, on the vectors of ``vocab``."""
-        return cls(vocab, TokenVocab.from_dict(data["token_vocab"]), data.get("lookup_fields", LOOKUP_FIELDS))
 
 
 def vectors_table(vocab: Vocab) -> torch.Tensor:

@@ -1,5 +1,6 @@
-"""Trained generators for direct use: a Seq2Seq (keywords → sentence, or continuation) and the LSTM LM,
-each saved as a folder of JSON + a ``state_dict`` (loaded with ``weights_only=True``)."""
+"""Trained generators behind one interface (:class:`Generator`): a Seq2Seq (keywords → sentence, or
+continuation) and the LSTM LM, each saved as a folder of JSON + a ``state_dict`` (loaded with
+``weights_only=True``) by one ``save`` and read back by one :func:`load_generator`."""
 
 from __future__ import annotations
 
@@ -10,17 +11,45 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+from spacy.tokens import Doc
 
 from pipeline.errors import GenerationError, GeneratorFolderError
 from pipeline.models.batching import decode_ids, encode_sources
-from pipeline.models.vocabulary import BOS, EOS, PAD, UNK, Vocabulary
-from pipeline.corpus.labels import THEME_IDS
+from pipeline.models.vocabulary import BOS, EOS, PAD, UNK, Vocabulary, keywords, theme_token
+from pipeline.corpus.labels import DEFAULT_THEME, THEME_IDS
 from pipeline.nn.decoding import beam_search, greedy, language_model_stepper, sample, seq2seq_stepper
 from pipeline.resources import read_json_object
 from pipeline.models.builders import LMOptions, Seq2SeqOptions, build_language_model, build_seq2seq
 
 METHODS = ("greedy", "beam", "sample")
 MAX_LENGTH_LIMIT = 200
+SENTENCE_ENDS = frozenset("。！？!?")
+
+
+def sentences(tokens: list[str]) -> list[list[str]]:
+    """Split token texts into sentences after 。！？!? and at newlines (dropped, as other whitespace is)."""
+    found, current = [], []
+    for token in tokens:
+        if "\n" in token or not token.strip():
+            if "\n" in token and current:
+                found.append(current)
+                current = []
+            continue
+        current.append(token)
+        if token in SENTENCE_ENDS or token[-1] in SENTENCE_ENDS:
+            found.append(current)
+            current = []
+    return found + ([current] if current else [])
+
+
+def continuation_tokens(tokens: list[str], theme: str | None, max_tokens: int | None = None) -> list[str]:
+    """A continuation model's source: the theme token (when known), then the last sentence of
+    ``tokens``, cut to its last tokens so that the whole fits ``max_tokens``."""
+    prefix = [theme_token(theme)] if theme else []
+    last = (sentences(tokens) or [[]])[-1]
+    if max_tokens is not None:
+        last = last[max(0, len(last) - (max_tokens - len(prefix))) :]
+    return prefix + last
 
 
 @dataclass
@@ -59,6 +88,17 @@ class Generation:
     tokens: list[str]
     source: list[str]
     attention: list[list[float]] | None
+    prefix: int = 0  # how many of ``tokens`` are the input's (a language model's prompt)
+    attends: bool = True  # whether the model attends to its source (a Seq2Seq; its weights may still be None)
+
+    @property
+    def new_text(self) -> str:
+        """The generated text alone (a language model's continuation, without its prompt)."""
+        return "".join(self.tokens[self.prefix :])
+
+    def attention_map(self) -> dict | None:
+        """``{"source", "target", "weights"}`` for a model that attends (``doc._.attention``), else None."""
+        return {"source": self.source, "target": self.tokens, "weights": self.attention} if self.attends else None
 
 
 def _without_specials(step, banned: Sequence[int]):
@@ -94,15 +134,67 @@ def _decode(step, state, start, vocab: Vocabulary, decoding: Decoding):
     return out.tokens[0, :length].tolist(), None if out.attention is None else out.attention[0, :length]
 
 
-class Seq2SeqGenerator:
-    """A trained Seq2Seq with its vocabulary: ``generate(source_tokens)`` → :class:`Generation`."""
+class Generator:
+    """What every trained generator offers (d2l / OpenNMT style), whatever its kind and task.
+
+    - ``task``: ``"keywords"`` (content words → a sentence), ``"continuation"`` (theme token and last
+      sentence → the next sentence) or ``"lm"`` (a language model continuing a prompt in a theme);
+    - :meth:`source_for`: what the model reads from an input Doc;
+    - :meth:`has_input`: whether a source holds anything to generate from;
+    - :meth:`generate`: one :class:`Generation` from a source (``theme`` is read by a theme-conditioned LM);
+    - :meth:`save` / :func:`load_generator`: one folder format, ``generator.json`` + ``model.pt``.
+    """
+
+    kind: str  # generator.json's "kind": what load_generator builds
+    task: str
+
+    def __init__(self, model, vocab: Vocabulary, options):
+        self.model, self.vocab, self.options = model.eval(), vocab, options
+
+    def source_for(self, doc: Doc, theme: str | None = None) -> list[str]:
+        """The source tokens this generator reads from ``doc`` (``theme``: the text's theme, when known)."""
+        raise NotImplementedError
+
+    def has_input(self, source: Sequence[str]) -> bool:
+        """Whether ``source`` holds anything to generate from (a theme token alone does not count)."""
+        return any(not token.startswith("<") for token in source)
+
+    def generate(self, source: Sequence[str], decoding: Decoding | None = None, *, theme: str | None = None) -> Generation:
+        """One :class:`Generation` from ``source`` under ``decoding`` (default: beam search, 4 beams)."""
+        raise NotImplementedError
+
+    def _meta(self) -> dict:
+        return {"kind": self.kind, "options": asdict(self.options), "vocab": self.vocab.to_dict()}
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``generator.json`` (kind, task, options, vocabulary) and ``model.pt`` (the state_dict)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "generator.json").write_text(json.dumps(self._meta(), ensure_ascii=False), encoding="utf-8")
+        torch.save(self.model.state_dict(), path / "model.pt")
+        return path
+
+
+class Seq2SeqGenerator(Generator):
+    """A trained Seq2Seq with its vocabulary, for ``task`` keywords or continuation."""
+
+    kind = "seq2seq"
 
     def __init__(self, model, vocab: Vocabulary, options: Seq2SeqOptions, task: str):
-        self.model, self.vocab, self.options, self.task = model.eval(), vocab, options, task
+        super().__init__(model, vocab, options)
+        self.task = task
+
+    def source_for(self, doc: Doc, theme: str | None = None) -> list[str]:
+        """keywords: the Doc's content words as lemmas; continuation: the theme token (when ``theme``
+        is known) and the Doc's last sentence, cut to fit ``max_source``."""
+        if self.task == "keywords":
+            return keywords(doc)
+        return continuation_tokens([t.text for t in doc], theme, self.options.max_source)
 
     @torch.no_grad()
-    def generate(self, source: Sequence[str], decoding: Decoding = Decoding()) -> Generation:
-        """Generate from source tokens; a source over ``max_source`` tokens is cut, with a warning."""
+    def generate(self, source: Sequence[str], decoding: Decoding | None = None, *, theme: str | None = None) -> Generation:
+        """Generate from source tokens; a source over ``max_source`` tokens is cut, with a warning.
+        (``theme`` is not read: a continuation model has it in its source.)"""
         source = list(source)
         if len(source) > self.options.max_source:
             warnings.warn(f"input of {len(source)} tokens cut to the first {self.options.max_source}", stacklevel=2)
@@ -110,51 +202,50 @@ class Seq2SeqGenerator:
         src_ids, src_ext_ids, lengths, oov = encode_sources(self.vocab, [source])
         n_oov = len(oov) if self.model.copy else 0
         step, state, start = seq2seq_stepper(self.model, src_ids, lengths, src_ext_ids, n_oov)
-        ids, attention = _decode(step, state, start, self.vocab, decoding)
+        ids, attention = _decode(step, state, start, self.vocab, decoding or Decoding())
         tokens = decode_ids(self.vocab, ids, oov)
         rows = None if attention is None else attention[: len(tokens)].tolist()  # one row per output token
         return Generation("".join(tokens), tokens, source, rows)
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``generator.json`` (task, options, vocabulary) and ``model.pt`` (the state_dict)."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        meta = {"kind": "seq2seq", "task": self.task, "options": asdict(self.options), "vocab": self.vocab.to_dict()}
-        (path / "generator.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-        torch.save(self.model.state_dict(), path / "model.pt")
-        return path
+    def _meta(self) -> dict:
+        return {"kind": self.kind, "task": self.task, **{k: v for k, v in super()._meta().items() if k != "kind"}}
 
 
-class LanguageModelGenerator:
-    """A trained LSTM LM with its vocabulary: ``generate(prompt_tokens, theme)`` → :class:`Generation`."""
+class LanguageModelGenerator(Generator):
+    """A trained LSTM LM with its vocabulary: continues a prompt (tokens; may be empty) in a theme."""
 
-    def __init__(self, model, vocab: Vocabulary, options: LMOptions):
-        self.model, self.vocab, self.options = model.eval(), vocab, options
+    kind = "lm"
+    task = "lm"
+
+    def source_for(self, doc: Doc, theme: str | None = None) -> list[str]:
+        """The Doc's tokens (whitespace left out): the prompt to continue."""
+        return [t.text for t in doc if not t.is_space]
+
+    def has_input(self, source: Sequence[str]) -> bool:
+        """Always: a language model writes from an empty prompt too."""
+        return True
 
     @torch.no_grad()
-    def generate(self, prompt: Sequence[str] = (), theme: str | None = None, decoding: Decoding = Decoding()) -> Generation:
-        """Continue ``prompt`` (tokens; may be empty) in ``theme`` until </s> or ``max_length`` tokens."""
+    def generate(self, source: Sequence[str] = (), decoding: Decoding | None = None, *, theme: str | None = None) -> Generation:
+        """Continue ``source`` in ``theme`` (default :data:`DEFAULT_THEME`) until </s> or ``max_length`` tokens;
+        the Generation's ``tokens`` and ``text`` start with the prompt, its ``new_text`` is the continuation."""
+        theme = DEFAULT_THEME if theme is None else theme
         if self.options.themes and theme not in THEME_IDS:
             raise GenerationError(f"theme must be one of {list(THEME_IDS)}, not {theme!r}")
-        ids = torch.tensor([[self.vocab.stoi[BOS], *self.vocab.encode(list(prompt))]], dtype=torch.long)  # (1, P)
+        prompt = list(source)
+        ids = torch.tensor([[self.vocab.stoi[BOS], *self.vocab.encode(prompt)]], dtype=torch.long)  # (1, P)
         theme_ids = torch.tensor([THEME_IDS[theme]]) if self.options.themes else None
         step, state, start = language_model_stepper(self.model, ids, theme_ids)
-        out, _ = _decode(step, state, start, self.vocab, decoding)
-        tokens = list(prompt) + decode_ids(self.vocab, out, [])
-        return Generation("".join(tokens), tokens, list(prompt), None)
-
-    def save(self, path: str | Path) -> Path:
-        """Write ``generator.json`` (options, vocabulary) and ``model.pt`` (the state_dict)."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        meta = {"kind": "lm", "options": asdict(self.options), "vocab": self.vocab.to_dict()}
-        (path / "generator.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-        torch.save(self.model.state_dict(), path / "model.pt")
-        return path
+        out, _ = _decode(step, state, start, self.vocab, decoding or Decoding())
+        tokens = prompt + decode_ids(self.vocab, out, [])
+        return Generation("".join(tokens), tokens, prompt, None, prefix=len(prompt), attends=False)
 
 
-def load_generator(path: str | Path) -> Seq2SeqGenerator | LanguageModelGenerator:
-    """Load a generator saved by ``save``; a missing, truncated or corrupt file is a
+KINDS = {"seq2seq": (Seq2SeqOptions, build_seq2seq), "lm": (LMOptions, build_language_model)}
+
+
+def load_generator(path: str | Path) -> Generator:
+    """Load a generator saved by :meth:`Generator.save`; a missing, truncated or corrupt file is a
     :class:`GeneratorFolderError` naming it."""
     path = Path(path)
     for name in ("generator.json", "model.pt"):
@@ -168,13 +259,11 @@ def load_generator(path: str | Path) -> Seq2SeqGenerator | LanguageModelGenerato
                                    f"{_first_line(err)}") from err
     try:
         vocab = Vocabulary.from_dict(meta["vocab"])
-        if meta["kind"] == "lm":
-            options = LMOptions(**meta["options"])
-            model = build_language_model(vocab, options)
-        else:
-            options = Seq2SeqOptions(**meta["options"])
-            model = build_seq2seq(vocab, options)
-            task = meta["task"]
+        options_class, build = KINDS["lm" if meta["kind"] == "lm" else "seq2seq"]
+        options = options_class(**meta["options"])
+        model = build(vocab, options)
+        generator = (LanguageModelGenerator(model, vocab, options) if meta["kind"] == "lm"
+                     else Seq2SeqGenerator(model, vocab, options, meta["task"]))
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise GeneratorFolderError(f"{path / 'generator.json'}: not what a generator saves "
                                    f"({type(err).__name__}: {_first_line(err)})") from err
@@ -183,7 +272,7 @@ def load_generator(path: str | Path) -> Seq2SeqGenerator | LanguageModelGenerato
     except (RuntimeError, TypeError, AttributeError) as err:
         raise GeneratorFolderError(f"{path / 'model.pt'}: does not fit {path / 'generator.json'}: "
                                    f"{_first_line(err)}") from err
-    return LanguageModelGenerator(model, vocab, options) if meta["kind"] == "lm" else Seq2SeqGenerator(model, vocab, options, task)
+    return generator
 
 
 def _first_line(err: BaseException) -> str:

@@ -60,6 +60,18 @@ class StaticPlusTrainableEmbedding(nn.Module):
             self.tokens.weight[0].zero_()
             self.no_vector.zero_()
 
+    def set_vectors(self, vectors: torch.Tensor) -> None:
+        """Use ``vectors`` (rows, dim) as the static table: a buffer when frozen, else a Parameter (a copy).
+        The width must stay ``vector_dim``; a fine-tuned table loaded afterwards replaces this one."""
+        if vectors.dim() != 2 or vectors.shape[1] != self.vector_dim:
+            raise ValueError(f"vectors must be (rows, {self.vector_dim}), not {tuple(vectors.shape)}")
+        self.n_vectors = vectors.shape[0]
+        vectors = vectors.detach().float()  # (rows, dim)
+        if self.freeze_vectors:
+            self.vectors = vectors  # the registered (non-persistent) buffer
+        else:
+            self.vectors = nn.Parameter(vectors.clone())
+
     @property
     def output_dim(self) -> int:
         """The size of the last output dimension: ``dim + trainable_dim``."""
