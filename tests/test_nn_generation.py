@@ -349,3 +349,42 @@ def test_state_dict_round_trip_gives_identical_outputs(tmp_path):
     ids, theme = torch.tensor([[BOS, 5, 6], [BOS, 7, 8]]), torch.tensor([0, 2])
     assert torch.equal(lm(ids, theme=theme)[0], lm_clone(ids, theme=theme)[0])
     assert lm_clone.out.weight is lm_clone.embed.weight
+
+
+def _looping_step(vocab: int = 6, eos: int = 5):
+    """A step that always prefers id 1, then 2, then 3 (never EOS until nothing else is allowed)."""
+
+    def step(prev_ids, state):
+        log_probs = torch.full((prev_ids.size(0), vocab), -10.0)
+        log_probs[:, 1], log_probs[:, 2], log_probs[:, 3], log_probs[:, eos] = -0.1, -1.0, -2.0, -8.0
+        return torch.log_softmax(log_probs, dim=-1), state, None
+
+    return step
+
+
+def _ngrams(ids, n):
+    return [tuple(ids[i:i + n]) for i in range(len(ids) - n + 1)]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_the_repetition_block_never_repeats_an_ngram_in_greedy_or_beam_search(n):
+    from pipeline.nn.decoding import beam_search, greedy, no_repeat_ngrams
+
+    start = torch.tensor([0])
+    step, state = no_repeat_ngrams(_looping_step(), None, start, n)
+    ids = greedy(step, state, start, eos_id=5, max_length=12).sequences()[0]
+    step, state = no_repeat_ngrams(_looping_step(), None, start, n)
+    beam = beam_search(step, state, start, eos_id=5, beam_size=3, max_length=12)[0].tokens
+    for found in (ids, beam):
+        grams = _ngrams([i for i in found if i != 5], n)
+        assert len(grams) == len(set(grams)), (n, found)
+    unblocked = greedy(_looping_step(), None, start, eos_id=5, max_length=12).sequences()[0]
+    assert unblocked[:3] == [1, 1, 1]  # without the block the step loops on its favourite
+
+
+def test_ban_repeated_ngrams_bans_what_followed_the_current_prefix():
+    from pipeline.nn.decoding import ban_repeated_ngrams
+
+    history = torch.tensor([[4, 2, 7, 4]])  # the prefix (4,) was followed by 2 before
+    banned = ban_repeated_ngrams(torch.zeros(1, 8), history, 2)
+    assert torch.isinf(banned[0, 2]) and torch.isfinite(banned[0]).sum() == 7

@@ -17,7 +17,14 @@ from pipeline.errors import GenerationError, GeneratorFolderError
 from pipeline.models.batching import decode_ids, encode_sources
 from pipeline.models.vocabulary import BOS, EOS, PAD, UNK, Vocabulary, keywords, theme_token
 from pipeline.corpus.labels import DEFAULT_THEME, THEME_IDS
-from pipeline.nn.decoding import beam_search, greedy, language_model_stepper, sample, seq2seq_stepper
+from pipeline.nn.decoding import (
+    beam_search,
+    greedy,
+    language_model_stepper,
+    no_repeat_ngrams,
+    sample,
+    seq2seq_stepper,
+)
 from pipeline.resources import read_json_object
 from pipeline.models.builders import LMOptions, Seq2SeqOptions, build_language_model, build_seq2seq
 
@@ -64,6 +71,7 @@ class Decoding:
     top_k: int = 0
     top_p: float = 1.0
     seed: int = 0
+    no_repeat_ngram: int = 0  # never generate an n-gram twice (0: no blocking)
 
     def check(self) -> None:
         """Raise GenerationError naming the first setting out of range."""
@@ -71,6 +79,8 @@ class Decoding:
             raise GenerationError(f"unknown method {self.method!r}; expected one of {list(METHODS)}")
         if not 1 <= self.beam_size <= 64:
             raise GenerationError(f"beam_size must be 1..64, not {self.beam_size}")
+        if not 0 <= self.no_repeat_ngram <= 10:
+            raise GenerationError(f"no_repeat_ngram must be 0..10, not {self.no_repeat_ngram}")
         if not 1 <= self.max_length <= MAX_LENGTH_LIMIT:
             raise GenerationError(f"max_length must be 1..{MAX_LENGTH_LIMIT}, not {self.max_length}")
         if self.temperature <= 0 or self.top_k < 0 or not 0 < self.top_p <= 1 or self.length_penalty < 0:
@@ -120,6 +130,7 @@ def _decode(step, state, start, vocab: Vocabulary, decoding: Decoding):
     """
     decoding.check()
     step = _without_specials(step, [vocab.stoi[t] for t in (PAD, UNK, BOS)])
+    step, state = no_repeat_ngrams(step, state, start, decoding.no_repeat_ngram)
     eos_id = vocab.stoi[EOS]
     if decoding.method == "beam":
         best = beam_search(step, state, start, eos_id, decoding.beam_size, decoding.max_length, alpha=decoding.length_penalty)[0]

@@ -291,3 +291,42 @@ def language_model_stepper(
         _, hidden = model(prompt[:, :-1], None, themes(prompt.size(0)))  # (layers, B, H) x 2
         state = _batch_first(hidden)
     return step, state, prompt[:, -1]
+
+
+def ban_repeated_ngrams(log_probs: torch.Tensor, history: torch.Tensor, n: int) -> torch.Tensor:
+    """``log_probs`` (B, V) with -inf at every id that would repeat an ``n``-gram already in its row of
+    ``history`` (B, t) (fairseq's ``no_repeat_ngram_size``; ``n = 1`` bans every id already generated)."""
+    if n < 1 or history.size(1) < n - 1:
+        return log_probs
+    banned = log_probs.clone()
+    for row, ids in enumerate(history.tolist()):
+        prefix = ids[len(ids) - (n - 1):] if n > 1 else []
+        for i in range(len(ids) - (n - 1)):
+            if ids[i:i + n - 1] == prefix:
+                banned[row, ids[i + n - 1]] = float("-inf")
+    return banned
+
+
+def no_repeat_ngrams(step: Step, state: State, start_ids: torch.Tensor, n: int) -> tuple[Step, State]:
+    """``(step, state)`` that never generate an ``n``-gram twice in one sequence (``n = 0``: unchanged).
+
+    The ids generated so far travel in the state, ``(inner state, history (B, t))``, so beam search
+    reorders them with the rest and greedy search and sampling keep them per row. Where every id is
+    banned the row's log-probabilities are all -inf: beam search drops it, greedy picks id 0 (padding).
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0 (0: no blocking), not {n}")
+    if n == 0:
+        return step, state
+
+    first = [True]  # the first input id is the start id (<s>), not part of the sequence
+
+    def wrapped(prev_ids: torch.Tensor, wrapped_state: State):
+        inner, history = wrapped_state
+        if not first[0]:
+            history = torch.cat([history, prev_ids.unsqueeze(1)], dim=1)  # (B, t + 1)
+        first[0] = False
+        log_probs, inner, attention = step(prev_ids, inner)  # (B, V)
+        return ban_repeated_ngrams(log_probs, history, n), (inner, history), attention
+
+    return wrapped, (state, start_ids.new_zeros(start_ids.size(0), 0))
