@@ -11,8 +11,9 @@ from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_su
 from pipeline.corpus.splits import load_splits
 from pipeline.evaluation.baselines import C_GRID, MajorityClass, MeanVectorLogisticRegression, TfidfLogisticRegression
 from pipeline.evaluation.compare import compare
-from pipeline.evaluation.metrics import classification_scores, confusion_matrix, format_mean_std, mean_std
+from pipeline.evaluation.metrics import format_mean_std, mean_std
 from pipeline.evaluation.models import build_model, split_hyperparams, with_vectors
+from pipeline.training.metrics import classification_scores, confusion_matrix
 from pipeline.evaluation.protocols import protocol_runs
 from pipeline.evaluation.results import load_comparison
 from pipeline.ginza import blank_japanese, ginza_vocab

@@ -17,7 +17,7 @@ import torch
 from pipeline.corpus.records import SentenceRecord, shipped_corpus
 from pipeline.corpus.splits import Splits, load_splits
 from pipeline.errors import UsageError
-from pipeline.evaluation.metrics import classification_scores
+from pipeline.training.metrics import classification_scores
 from pipeline.evaluation.models import (
     FAMILIES,
     MODELS,
