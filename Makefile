@@ -43,10 +43,10 @@ test: setup browser
 models: setup
 	$(KNBC) train models/configs/theme.cfg --out models/theme --quiet
 	$(KNBC) train models/configs/sentiment.cfg --out models/sentiment --quiet
-	$(KNBC) train-generator --task keywords --out models/generator-keywords --hidden-size 128 --max-epochs 8 --quiet
-	$(KNBC) train-generator --task keywords --attention none --out models/generator-keywords-noattn --hidden-size 128 --max-epochs 8 --quiet
-	$(KNBC) train-generator --task continuation --out models/generator-continuation --hidden-size 128 --max-epochs 8 --quiet
-	$(KNBC) train-generator --task lm --out models/lm --max-epochs 15 --quiet
+	$(KNBC) train-generator models/configs/generator-keywords.cfg --out models/generator-keywords --quiet
+	$(KNBC) train-generator models/configs/generator-keywords-noattn.cfg --out models/generator-keywords-noattn --quiet
+	$(KNBC) train-generator models/configs/generator-continuation.cfg --out models/generator-continuation --quiet
+	$(KNBC) train-generator models/configs/lm.cfg --out models/lm --quiet
 	$(KNBC) assemble models/theme models/sentiment models/generator-continuation --out models/knbc --link
 	$(KNBC) assemble models/generator-keywords --out models/knbc-keywords --link
 

@@ -16,9 +16,10 @@ def test_evaluate_names_an_unknown_task_protocol_model_or_setting_in_one_line():
                           (["--protocol", "loo"], "unknown protocol 'loo'"),
                           (["--models", "majority,gpt"], "unknown model(s) ['gpt']"),
                           (["--runs", "0"], "--runs must be at least 1"),
-                          (["--set", "colour=1"], "unknown hyperparameters ['colour']"),
-                          (["--set", "learn_rate=3e"], "--set learn_rate: '3e' is not a number"),
-                          (["--set", "learn_rate"], "--set takes KEY=VALUE")):
+                          (["--set", "training.colour=1"], "unknown setting 'training.colour'"),
+                          (["--set", "variants.gpt.layers=2"], "unknown setting 'variants.gpt.layers'"),
+                          (["--set", "training.learn_rate=fast"], "training.learn_rate: 'fast' is not a number"),
+                          (["--set", "learn_rate=0.1"], "--set takes SECTION.KEY=VALUE")):
         result = runner.invoke(app, ["evaluate", *args])
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output and "Traceback" not in result.output

@@ -9,10 +9,12 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from pipeline.corpus.splits import load_splits
+from pipeline.errors import UsageError
 from pipeline.evaluation.baselines import C_GRID, MajorityClass, MeanVectorLogisticRegression, TfidfLogisticRegression
 from pipeline.evaluation.compare import compare
-from pipeline.evaluation.metrics import classification_scores, confusion_matrix, format_mean_std, mean_std
-from pipeline.evaluation.models import build_model, split_hyperparams, with_vectors
+from pipeline.evaluation.metrics import format_mean_std, mean_std
+from pipeline.evaluation.models import build_model, load_compared_models, with_vectors
+from pipeline.training.metrics import classification_scores, confusion_matrix
 from pipeline.evaluation.protocols import protocol_runs
 from pipeline.evaluation.results import load_comparison
 from pipeline.ginza import blank_japanese, ginza_vocab
@@ -21,7 +23,9 @@ from pipeline.report.build import write_report
 from pipeline.training.data import TASKS
 
 THEMES = list(TASKS["theme"])  # 携帯電話, 京都観光, スポーツ, グルメ
-TINY = {"max_epochs": 1, "hidden_size": 8, "trainable_dim": 8, "n_buckets": 500, "batch_size": 32}
+TINY = {"training.max_epochs": 1, "model.hidden_size": 8, "model.trainable_dim": 8, "model.n_buckets": 500,
+        "training.batch_size": 32}
+ONE_EPOCH = {"training.max_epochs": 1}
 
 
 # ---- metrics -------------------------------------------------------------------------------------
@@ -163,7 +167,7 @@ def test_mean_vector_regression_reads_vectors_by_lemma_and_norm(tokenized):
 
 
 def test_spacy_ensemble_with_static_vectors_uses_ja_ginza_vectors(tokenized):
-    model = build_model("spacy_ensemble_vectors", THEMES, {"max_epochs": 1})
+    model = build_model("spacy_ensemble_vectors", THEMES, load_compared_models(overrides=ONE_EPOCH))
     embed = model.nlp.config["components"]["task"]["model"]["tok2vec"]["embed"]
     assert embed["include_static_vectors"] is True
     assert model.nlp.vocab.vectors.shape == (20000, 300)
@@ -176,7 +180,7 @@ def test_spacy_ensemble_with_static_vectors_uses_ja_ginza_vectors(tokenized):
 
 
 def test_spacy_textcat_trains_through_the_shared_loop(tokenized):
-    model = build_model("spacy_bow", THEMES, {"max_epochs": 2})
+    model = build_model("spacy_bow", THEMES, load_compared_models(overrides={"training.max_epochs": 2}))
     model.fit(*tokenized["train"], *tokenized["dev"])
     assert model.details()["best_epoch"] in (1, 2)
     docs = tokenized["test"][0]
@@ -185,19 +189,33 @@ def test_spacy_textcat_trains_through_the_shared_loop(tokenized):
     assert all(not doc.cats for doc in docs)  # the shared Docs were copied, not annotated
 
 
-def test_hyperparameters_are_split_and_checked():
-    settings, options = split_hyperparams({"hidden_size": 32, "learn_rate": 0.01})
+def test_variants_and_training_settings_come_from_the_variants_config():
+    compared = load_compared_models(overrides={"model.hidden_size": 32, "training.learn_rate": 0.01})
+    settings = compared.settings
     assert (settings.learn_rate, settings.batch_size, settings.max_epochs, settings.patience) == (0.01, 64, 8, 2)
-    assert options == {"hidden_size": 32, "trainable_dim": 64, "dropout": 0.3}
-    with pytest.raises(ValueError, match="unknown hyperparameters"):
-        split_hyperparams({"pooling": "max"})  # defines a variant, not a free option
-    with pytest.raises(ValueError, match="unknown model"):
+    assert compared.rnn_options == {"hidden_size": 32, "trainable_dim": 64, "dropout": 0.3}
+    assert compared.names[-6:] == ("rnn", "gru", "lstm", "bilstm", "bilstm_attention", "bilstm_attention_ensemble")
+    assert compared.recorded["variant_configs"]["gru"] == "models/configs/variants.cfg [variants.gru]"
+    with pytest.raises(UsageError, match="unknown setting 'model.colour'"):
+        load_compared_models(overrides={"model.colour": 1})
+    with pytest.raises(UsageError, match="unknown model"):
         build_model("bert", THEMES)
 
 
+def test_variants_are_read_from_the_file_given(tmp_path):
+    path = tmp_path / "mine.cfg"
+    path.write_text("[training]\nmax_epochs = 1\n\n[model]\nhidden_size = 8\n\n[variants]\n\n"
+                    "[variants.tiny_gru]\ncell = \"gru\"\npooling = \"max\"\n", encoding="utf-8")
+    compared = load_compared_models(path)
+    assert compared.families["tiny_gru"] == "recurrent" and "bilstm" not in compared.names
+    assert compared.recorded["variant_configs"] == {"tiny_gru": f"{path} [variants.tiny_gru]"}
+    model = build_model("tiny_gru", THEMES, compared).nlp.config["components"]["task"]["model"]
+    assert (model["cell"], model["pooling"], model["hidden_size"]) == ("gru", "max", 8)
+
+
 def test_a_variants_options_apply_and_the_callers_override_them():
-    def options(name, hyperparams=None):
-        model = build_model(name, THEMES, hyperparams)
+    def options(name, overrides=None):
+        model = build_model(name, THEMES, load_compared_models(overrides=overrides))
         return model.nlp.config["components"]["task"]["model"]
 
     plain = options("bilstm_attention")
@@ -205,9 +223,9 @@ def test_a_variants_options_apply_and_the_callers_override_them():
     ensemble = options("bilstm_attention_ensemble")
     assert (ensemble["members"], ensemble["ngram_dim"], ensemble["dropout"]) == (5, 64, 0.5)
     assert ensemble["pooling"] == "attention" and ensemble["bidirectional"]
-    assert options("bilstm_attention_ensemble", {"dropout": 0.2, "members": 2})["dropout"] == 0.2
-    assert options("bilstm_attention_ensemble", {"members": 2})["members"] == 2
-    assert options("bilstm_attention", {"members": 3})["members"] == 3
+    assert options("bilstm_attention_ensemble", {"variants.bilstm_attention_ensemble.dropout": 0.2})["dropout"] == 0.2
+    assert options("bilstm_attention_ensemble", {"model.dropout": 0.2})["dropout"] == 0.5  # the variant's own wins
+    assert options("bilstm_attention", {"model.members": 3})["members"] == 3
 
 
 # ---- compare + report ------------------------------------------------------------------------------
@@ -234,7 +252,7 @@ def tiny_comparison(corpus, splits, tmp_path_factory):
         out,
         models=["spacy_bow", "gru"],
         runs=1,
-        hyperparams=TINY,
+        compared=load_compared_models(overrides=TINY),
         sentences=sentences,
         splits=splits,
         log=lines.append,

@@ -153,13 +153,13 @@ def test_a_training_run_that_fails_leaves_no_folder_behind_but_keeps_an_existing
 
     monkeypatch.setattr(train_module, "train_component", broken)
     train, dev = write_jsonl(tmp_path / "train.jsonl", ROWS), write_jsonl(tmp_path / "dev.jsonl", ROWS)
-    settings = train_module.TrainSettings(max_epochs=1)
     for out in (tmp_path / "new", tmp_path / "existing"):
         if out.name == "existing":
             out.mkdir()
             (out / "keep.txt").write_text("mine", encoding="utf-8")
         with pytest.raises(RuntimeError, match="half-way"):
-            train_module.train_from_config(tiny_config(tmp_path), out, settings, train=train, dev=dev, progress=False)
+            train_module.train_from_config(tiny_config(tmp_path), out, {"training.max_epochs": 1}, train=train, dev=dev,
+                                           progress=False)
     assert not (tmp_path / "new").exists()
     assert [p.name for p in (tmp_path / "existing").iterdir()] == ["keep.txt"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import typer
 
@@ -13,24 +13,10 @@ from pipeline.errors import UsageError
 from pipeline.cli.common import app, user_errors
 
 
-def parse_setting(item: str) -> tuple[str, object]:
-    """``(key, value)`` of a ``--set KEY=VALUE``: numbers and true/false as JSON, anything else as text."""
-    key, sep, value = item.partition("=")
-    if not sep:
-        raise UsageError(f"--set takes KEY=VALUE, not {item!r}")
-    if not (value[:1].isdigit() or value in ("true", "false")):
-        return key, value
-    try:
-        return key, json.loads(value)
-    except ValueError:
-        raise UsageError(f"--set {key}: {value!r} is not a number") from None
-
-
 def check_evaluate_args(task: str, protocol: str, models: Optional[list[str]], runs: Optional[int],
-                        hyperparams: dict) -> None:
-    """Raise :class:`UsageError` for a task, protocol, model, run count or hyperparameter that
+                        known: Sequence[str]) -> None:
+    """Raise :class:`UsageError` for a task, protocol, model (not in ``known``) or run count that
     ``knbc evaluate`` does not know, before anything is trained."""
-    from pipeline.evaluation.models import MODELS, split_hyperparams
     from pipeline.evaluation.protocols import PROTOCOLS
     from pipeline.training.data import TASKS
 
@@ -38,15 +24,11 @@ def check_evaluate_args(task: str, protocol: str, models: Optional[list[str]], r
         raise UsageError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
     if protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r}; expected one of {list(PROTOCOLS)}")
-    unknown = [name for name in models or [] if name not in MODELS]
+    unknown = [name for name in models or [] if name not in known]
     if unknown:
-        raise UsageError(f"unknown model(s) {unknown}; expected some of {list(MODELS)}")
+        raise UsageError(f"unknown model(s) {unknown}; expected some of {list(known)}")
     if runs is not None and runs < 1:
         raise UsageError(f"--runs must be at least 1, not {runs}")
-    try:
-        split_hyperparams(hyperparams)
-    except (ValueError, TypeError) as err:
-        raise UsageError(f"--set: {err}") from None
 
 
 @app.command("evaluate")
@@ -56,7 +38,11 @@ def evaluate_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Results folder (default: out/eval/TASK-PROTOCOL)."),
     models: Optional[str] = typer.Option(None, help="Comma-separated subset, e.g. majority,spacy_bow,bilstm_attention."),
     runs: Optional[int] = typer.Option(None, help="Only the first N folds / seeds."),
-    hyperparam: Optional[list[str]] = typer.Option(None, "--set", help="Hyperparameter KEY=VALUE, repeatable."),
+    variants: Optional[Path] = typer.Option(None, "--variants", help="Config of the training settings and recurrent "
+                                            "variants (default: models/configs/variants.cfg)."),
+    settings: Optional[list[str]] = typer.Option(None, "--set", help="A setting of the variants config, SECTION.KEY="
+                                                 "VALUE (training.max_epochs=3, model.hidden_size=32, "
+                                                 "variants.gru.layers=2; JSON values), repeatable."),
     threads: int = typer.Option(1, help="torch and BLAS threads. With 1 (as in reports/) a rerun gives the same numbers; "
                                         "other counts sum in another order, and a model may stop at another epoch."),
 ) -> None:
@@ -65,7 +51,9 @@ def evaluate_command(
     from threadpoolctl import threadpool_limits
 
     from pipeline.evaluation import compare
+    from pipeline.evaluation.models import load_compared_models
     from pipeline.report.build import write_report
+    from pipeline.training.settings import parse_overrides
 
     torch.set_num_threads(threads)
     threadpool_limits(threads)  # numpy's BLAS too (spaCy's textcats, TF-IDF + LR)
@@ -73,9 +61,9 @@ def evaluate_command(
     out = out or Path("out") / "eval" / f"{task}-{protocol}"
     names = models.split(",") if models else None
     with user_errors():
-        hyperparams = dict(parse_setting(item) for item in hyperparam or [])
-        check_evaluate_args(task, protocol, names, runs, hyperparams)
-        compare(task, protocol, out, models=names, runs=runs, hyperparams=hyperparams)  # a ValueError here is a bug
+        compared = load_compared_models(variants, parse_overrides(settings or []))
+        check_evaluate_args(task, protocol, names, runs, compared.names)
+        compare(task, protocol, out, models=names, runs=runs, compared=compared)  # a ValueError here is a bug
     typer.echo(f"wrote {write_report(out)}")
 
 
@@ -98,9 +86,9 @@ def evaluate_generation_command(
 
 def check_benchmark_generator(path: Path) -> None:
     """Raise :class:`UsageError` unless ``path`` holds a Seq2Seq generator (whose decoding speed is measured)."""
-    from pipeline.models.generator import LanguageModelGenerator, load_generator
+    from pipeline.models.generator import load_generator
 
-    if isinstance(load_generator(path), LanguageModelGenerator):
+    if load_generator(path).task == "lm":
         raise UsageError(f"{path}: decoding speed is measured for Seq2Seq generators, not language models")
 
 

@@ -18,7 +18,7 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 from threadpoolctl import threadpool_limits
 
-from pipeline.evaluation.metrics import classification_scores
+from pipeline.training.metrics import classification_scores
 from pipeline.ginza import ginza_vocab
 from pipeline.models.features import NO_VECTOR, VectorLookup
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +17,8 @@ import torch
 from pipeline.corpus.records import SentenceRecord, shipped_corpus
 from pipeline.corpus.splits import Splits, load_splits
 from pipeline.errors import UsageError
-from pipeline.evaluation.metrics import classification_scores
-from pipeline.evaluation.models import (
-    FAMILIES,
-    MODELS,
-    RECURRENT_VARIANTS,
-    build_model,
-    split_hyperparams,
-    with_vectors,
-)
+from pipeline.training.metrics import classification_scores
+from pipeline.evaluation.models import ComparedModels, build_model, load_compared_models, with_vectors
 from pipeline.evaluation.protocols import DEV_FRACTION, protocol_runs
 from pipeline.evaluation.results import Comparison, ResultsWriter, load_comparison
 from pipeline.ginza import blank_japanese
@@ -39,27 +32,29 @@ def compare(
     *,
     models: Sequence[str] | None = None,
     runs: int | None = None,
-    hyperparams: Mapping[str, Any] | None = None,
+    compared: ComparedModels | None = None,
     sentences: Sequence[SentenceRecord] | None = None,
     splits: Splits | None = None,
     log: Callable[[str], Any] | None = print,
 ) -> Comparison:
-    """Train and score ``models`` (default: all of :data:`~pipeline.evaluation.models.MODELS`) on
+    """Train and score ``models`` (default: all of ``compared.names``) on
     ``task`` ('theme' | 'sentiment') under ``protocol`` ('cv5' | 'peer' | 'split'), writing
     config.json, results.csv, predictions.jsonl.gz and confusion.json into ``output_dir``.
 
-    ``runs`` keeps the first N folds / seeds; ``hyperparams`` updates
-    :data:`~pipeline.evaluation.models.DEFAULT_HYPERPARAMS`; ``sentences`` and ``splits`` default
+    ``runs`` keeps the first N folds / seeds; ``compared`` holds the training settings and the recurrent
+    variants (default: models/configs/variants.cfg, :func:`~pipeline.evaluation.models.load_compared_models`),
+    and config.json records the file they came from; ``sentences`` and ``splits`` default
     to the shipped corpus and splits; ``log`` gets one line per (run, model) (None: silent).
     Returns the :class:`Comparison` read back from ``output_dir``.
     """
     if task not in TASKS:
         raise UsageError(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
-    models = list(models or MODELS)
-    unknown = [m for m in models if m not in FAMILIES]
+    compared = compared or load_compared_models()
+    families = compared.families
+    models = list(models or compared.names)
+    unknown = [m for m in models if m not in families]
     if unknown:
-        raise UsageError(f"unknown model(s) {unknown}; expected some of {list(MODELS)}")
-    settings, rnn_options = split_hyperparams(hyperparams)
+        raise UsageError(f"unknown model(s) {unknown}; expected some of {list(compared.names)}")
     sentences = shipped_corpus().sentences if sentences is None else sentences
     splits = load_splits() if splits is None else splits
     say = log or (lambda line: None)
@@ -78,14 +73,16 @@ def compare(
             "protocol": protocol,
             "labels": labels,
             "models": models,
-            "families": {m: FAMILIES[m] for m in models},
+            "families": {m: families[m] for m in models},
             "runs": {
                 run.name: {"train": len(run.train), "dev": len(run.dev), "test": len(run.test)} for run in run_list
             },
             "dev_fraction": DEV_FRACTION,
-            "train_settings": vars(settings),
-            "rnn_options": rnn_options,
-            "recurrent_variants": {m: RECURRENT_VARIANTS[m] for m in models if m in RECURRENT_VARIANTS},
+            "train_settings": vars(compared.settings),
+            "rnn_options": compared.rnn_options,
+            "recurrent_variants": {m: compared.variants[m] for m in models if m in compared.variants},
+            "variants_config": {**compared.recorded, "variant_configs": {
+                m: section for m, section in compared.recorded["variant_configs"].items() if m in models}},
             "versions": {
                 "python": platform.python_version(),
                 "spacy": spacy.__version__,
@@ -106,7 +103,7 @@ def compare(
         )
         for i, name in enumerate(models, start=1):
             say(f"[{run.name}] {name} ({i}/{len(models)}): training on {len(train_docs)} sentences")
-            model = build_model(name, labels, hyperparams)
+            model = build_model(name, labels, compared)
             started = time.perf_counter()
             model.fit(train_docs, train_gold, dev_docs, dev_gold)
             seconds = time.perf_counter() - started
@@ -118,7 +115,7 @@ def compare(
                 "protocol": protocol,
                 "run": run.name,
                 "model": name,
-                "family": FAMILIES[name],
+                "family": families[name],
                 "accuracy": scores["accuracy"],
                 "macro_f1": scores["macro_f1"],
                 "weighted_f1": scores["weighted_f1"],

@@ -11,8 +11,9 @@
   (final states of both directions), ``bilstm_attention`` (self-attention pooling), and
   ``bilstm_attention_ensemble``: 5 ``bilstm_attention`` members with a hashed unigram + bigram bag
   next to the recurrent states (``ngram_dim`` 64) and dropout 0.5, their probabilities averaged
-  (each member trained on its own loss). The options a variant sets (:data:`RECURRENT_VARIANTS`)
-  take precedence over :data:`DEFAULT_HYPERPARAMS`, and hyperparameters the caller passes over both.
+  (each member trained on its own loss). They are the ``[variants.*]`` sections of a config file
+  (:data:`VARIANTS_CONFIG`, models/configs/variants.cfg), each over the file's shared ``[model]``
+  options; its ``[training]`` holds the training settings. Overrides (``--set``) are keys of that file.
 
 Every neural model trains through :func:`pipeline.training.loop.train_component` with the same
 training settings (batch size, learning rate, epochs, patience, seed).
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,46 +42,75 @@ from pipeline.evaluation.baselines import (
     TfidfLogisticRegression,
 )
 from pipeline.ginza import blank_japanese, ginza_vocab
+from pipeline.resources import CHECKOUT_DIR
 from pipeline.training.data import make_examples
 from pipeline.training.loop import TrainResult, TrainSettings, train_component
+from pipeline.training.settings import checked_dataclass, read_config
 
-RECURRENT_VARIANTS: dict[str, dict[str, Any]] = {
-    "rnn": {"cell": "rnn", "bidirectional": False, "pooling": "last"},
-    "gru": {"cell": "gru", "bidirectional": False, "pooling": "last"},
-    "lstm": {"cell": "lstm", "bidirectional": False, "pooling": "last"},
-    "bilstm": {"cell": "lstm", "bidirectional": True, "pooling": "last"},
-    "bilstm_attention": {"cell": "lstm", "bidirectional": True, "pooling": "attention"},
-    "bilstm_attention_ensemble": {
-        "cell": "lstm",
-        "bidirectional": True,
-        "pooling": "attention",
-        "members": 5,
-        "ngram_dim": 64,
-        "dropout": 0.5,
-    },
-}
-FAMILIES: dict[str, str] = {
+VARIANTS_CONFIG = CHECKOUT_DIR / "models" / "configs" / "variants.cfg"  # the variants of reports/
+BUILT_IN: dict[str, str] = {  # model -> family, for the models that are not recurrent variants
     "majority": "baseline",
     "tfidf_lr": "baseline",
     "mean_vectors_lr": "baseline",
     "spacy_bow": "spacy",
     "spacy_ensemble": "spacy",
     "spacy_ensemble_vectors": "spacy",
-    **{name: "recurrent" for name in RECURRENT_VARIANTS},
-}
-MODELS = tuple(FAMILIES)
-DEFAULT_HYPERPARAMS: dict[str, Any] = {
-    "hidden_size": 64,
-    "trainable_dim": 64,
-    "dropout": 0.3,
-    "batch_size": 64,
-    "learn_rate": 3e-3,
-    "max_epochs": 8,
-    "patience": 2,
 }
 COMPONENT = "task"  # the classifier's name in its pipeline: its dev score is f"{COMPONENT}_macro_f"
 TRAIN_KEYS = {f.name for f in fields(TrainSettings)} - {"metric"}
-RNN_KEYS = set(inspect.signature(build_rnn_classifier).parameters) - {"nO", *RECURRENT_VARIANTS["rnn"]}
+RNN_KEYS = set(inspect.signature(build_rnn_classifier).parameters) - {"nO"}
+
+
+@dataclass
+class ComparedModels:
+    """The models a comparison can train: the built-in ones and the recurrent variants of a config file."""
+
+    settings: TrainSettings  # of every neural model
+    rnn_options: dict[str, Any]  # knbc.RNNClassifier.v1 options every variant starts from ([model])
+    variants: dict[str, dict[str, Any]]  # variant -> the options that make it ([variants.NAME])
+    recorded: dict[str, Any]  # the config file, the overrides, and each variant's section
+
+    @property
+    def families(self) -> dict[str, str]:
+        """Every model's family (baseline | spacy | recurrent), the built-in models first."""
+        return {**BUILT_IN, **{name: "recurrent" for name in self.variants}}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.families)
+
+
+def _known(config, key: str) -> bool:
+    section, *rest = key.split(".")
+    if section == "training":
+        return rest[0] in TRAIN_KEYS and len(rest) == 1
+    if section == "model":
+        return rest[0] in RNN_KEYS and len(rest) == 1
+    return section == "variants" and len(rest) == 2 and rest[0] in config.get("variants", {}) and rest[1] in RNN_KEYS
+
+
+def load_compared_models(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> ComparedModels:
+    """The training settings and recurrent variants of the config at ``path`` (default
+    :data:`VARIANTS_CONFIG`) with ``overrides`` (dotted keys: ``training.max_epochs``,
+    ``model.hidden_size``, ``variants.gru.layers``); a :class:`UsageError` names an unknown key."""
+    path = Path(path or VARIANTS_CONFIG)
+    overrides = dict(overrides or {})
+    config = read_config(path, overrides, known=_known)
+    settings = checked_dataclass(TrainSettings, dict(config.get("training", {})), "training")
+    sections = {"model": dict(config.get("model", {})),
+                **{f"variants.{name}": dict(options) for name, options in config.get("variants", {}).items()}}
+    for section, options in sections.items():
+        unknown = sorted(set(options) - RNN_KEYS)
+        if unknown:
+            raise UsageError(f"{path}: unknown setting '{section}.{unknown[0]}'; expected some of {sorted(RNN_KEYS)}")
+    clash = sorted(set(config.get("variants", {})) & set(BUILT_IN))
+    if clash:
+        raise UsageError(f"{path}: variant {clash[0]!r} has the name of a built-in model")
+    shown = path.resolve().relative_to(CHECKOUT_DIR) if path.resolve().is_relative_to(CHECKOUT_DIR) else path
+    recorded = {"config": str(shown), "overrides": overrides,
+                "variant_configs": {name: f"{shown} [variants.{name}]" for name in config.get("variants", {})}}
+    variants = {name[len("variants."):]: options for name, options in sections.items() if name != "model"}
+    return ComparedModels(settings, sections["model"], variants, recorded)
 
 
 def _bow_model() -> dict:
@@ -126,36 +157,20 @@ class PipelineClassifier(Classifier):
         return {"best_epoch": self.result.best_epoch, "epochs": len(self.result.history)}
 
 
-def split_hyperparams(hyperparams: Mapping[str, Any] | None = None) -> tuple[TrainSettings, dict[str, Any]]:
-    """(training settings of every neural model, options of our recurrent variants) from
-    :data:`DEFAULT_HYPERPARAMS` updated with ``hyperparams``.
-
-    Training keys are the fields of ``TrainSettings`` (batch_size, learn_rate, max_epochs, patience,
-    seed, ...); model keys are options of ``knbc.RNNClassifier.v1`` other than those that define a
-    variant (cell, bidirectional, pooling).
-    """
-    merged = {**DEFAULT_HYPERPARAMS, **(hyperparams or {})}
-    unknown = set(merged) - TRAIN_KEYS - RNN_KEYS
-    if unknown:
-        raise UsageError(f"unknown hyperparameters {sorted(unknown)}; expected some of {sorted(TRAIN_KEYS | RNN_KEYS)}")
-    settings = TrainSettings(**{k: v for k, v in merged.items() if k in TRAIN_KEYS})
-    return settings, {k: v for k, v in merged.items() if k in RNN_KEYS}
-
-
-def build_model(name: str, labels: Sequence[str], hyperparams: Mapping[str, Any] | None = None) -> Classifier:
-    """An untrained model of one of :data:`MODELS` over ``labels``."""
-    if name not in FAMILIES:
-        raise UsageError(f"unknown model {name!r}; expected some of {list(MODELS)}")
+def build_model(name: str, labels: Sequence[str], compared: ComparedModels | None = None) -> Classifier:
+    """An untrained model of ``compared.names`` (default: those of :data:`VARIANTS_CONFIG`) over ``labels``."""
+    compared = compared or load_compared_models()
+    if name not in compared.families:
+        raise UsageError(f"unknown model {name!r}; expected some of {list(compared.names)}")
     if name == "majority":
         return MajorityClass(labels)
     if name == "tfidf_lr":
         return TfidfLogisticRegression(labels)
     if name == "mean_vectors_lr":
         return MeanVectorLogisticRegression(labels)
-    settings, rnn_options = split_hyperparams(hyperparams)
-    if name in RECURRENT_VARIANTS:
-        chosen = {k: v for k, v in (hyperparams or {}).items() if k in RNN_KEYS}  # the caller's own options
-        model = {"@architectures": "knbc.RNNClassifier.v1", **rnn_options, **RECURRENT_VARIANTS[name], **chosen}
+    settings = compared.settings
+    if name in compared.variants:
+        model = {"@architectures": "knbc.RNNClassifier.v1", **compared.rnn_options, **compared.variants[name]}
         return PipelineClassifier(labels, "knbc_textcat", {"model": model}, settings)
     scorer = {"@scorers": "knbc.named_cats_scorer.v1", "name": COMPONENT}
     vectors = name == "spacy_ensemble_vectors"

@@ -17,6 +17,8 @@ from spacy.util import fix_random_seed, minibatch
 from thinc.api import Adam
 from tqdm.auto import tqdm
 
+from pipeline.training.metrics import classification_scores
+
 
 @dataclass
 class TrainSettings:
@@ -29,7 +31,7 @@ class TrainSettings:
     grad_clip: float = 1.0
     L2: float = 1e-6
     seed: int = 0
-    metric: str = "macro_f"  # the dev score that selects the best epoch: {component}_{metric}
+    metric: str = "macro_f"  # the dev score that selects the best epoch: {component}_{metric} (classifier_scores)
 
     def __post_init__(self):
         if self.max_epochs < 1 or self.batch_size < 1 or self.patience < 0:
@@ -86,7 +88,7 @@ def train_component(
         f"{component}_{settings.metric}",
         settings,
         train_epoch,
-        evaluate=lambda: _dev_scores(nlp, component, dev),
+        evaluate=lambda: classifier_scores(nlp, component, dev),
         snapshot=pipe.to_bytes,
         restore=pipe.from_bytes,
         log_path=log_path,
@@ -166,7 +168,23 @@ def length_bucketed_batches(
     return batches
 
 
-def _dev_scores(nlp: Language, component: str, dev: Sequence[Example]) -> dict:
-    docs = nlp.get_pipe(component).pipe(eg.predicted.copy() for eg in dev)
-    examples = [Example(doc, eg.reference) for doc, eg in zip(docs, dev)]
-    return nlp.get_pipe(component).score(examples)
+CLASSIFIER_METRICS = ("macro_f", "weighted_f", "accuracy")  # the keys of classifier_scores a run can select by
+
+
+def classifier_scores(nlp: Language, component: str, examples: Sequence[Example]) -> dict:
+    """Scores of ``component``'s single-label predictions on copies of the examples' Docs, keyed
+    ``{component}_macro_f`` (the macro-F1 of :func:`pipeline.training.metrics.classification_scores`,
+    the one the evaluation reports), ``_accuracy``, ``_weighted_f``, ``_per_class`` and ``_confusion``.
+
+    The predicted label is the highest of ``doc.cats`` (the first in label order on a tie), the gold
+    label the reference's highest. The component's own ``score()`` (spaCy's scorer, for ``spacy
+    evaluate``) counts a label absent from gold and predictions as F 0; this does not.
+    """
+    pipe = nlp.get_pipe(component)
+    labels = list(pipe.labels)
+    docs = pipe.pipe(eg.predicted.copy() for eg in examples)
+    pred = [max(labels, key=lambda label: doc.cats.get(label, 0.0)) for doc in docs]
+    gold = [max(labels, key=lambda label: eg.reference.cats.get(label, 0.0)) for eg in examples]
+    scores = classification_scores(gold, pred, labels)
+    names = {"macro_f1": "macro_f", "weighted_f1": "weighted_f"}
+    return {f"{component}_{names.get(key, key)}": value for key, value in scores.items()}

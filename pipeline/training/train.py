@@ -9,13 +9,15 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import spacy
+from confection import ConfigValidationError
 from spacy.training import Example
 
 from pipeline.corpus import shipped_corpus
 from pipeline.corpus.splits import SPLITS_DIR, load_splits
+from pipeline.errors import UsageError
 from pipeline.loading import save_pipeline
 from pipeline.training.data import (
     TASKS,
@@ -25,7 +27,8 @@ from pipeline.training.data import (
     read_labelled_texts,
     task_examples,
 )
-from pipeline.training.loop import TrainResult, TrainSettings, train_component
+from pipeline.training.loop import CLASSIFIER_METRICS, TrainResult, TrainSettings, classifier_scores, train_component
+from pipeline.training.settings import checked_dataclass, has_key, lookup, provenance, read_config
 
 
 def _user_examples(nlp, path: Path, label_set: Sequence[str] | None) -> list[Example]:
@@ -66,10 +69,43 @@ def _plain_scores(scores: dict) -> dict:
     return {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in scores.items() if v is not None}
 
 
+CLASSIFIER_KEYS = {  # each training setting of `knbc train` and where a classifier's config holds it
+    "seed": "training.seed",
+    "max_epochs": "training.max_epochs",
+    "patience": "knbc.patience",  # in epochs (spaCy's training.patience counts steps)
+    "batch_size": "training.batcher.size",
+    "learn_rate": "training.optimizer.learn_rate",
+    "grad_clip": "training.optimizer.grad_clip",
+    "L2": "training.optimizer.L2",
+    "metric": "training.score_weights",  # its heaviest key, {component}_{metric}
+}
+# the flags of `knbc train` that set one key of the config each
+TRAIN_FLAGS = {name: key for name, key in CLASSIFIER_KEYS.items() if name not in ("L2", "metric")}
+
+
+def _settable(config, key: str) -> bool:
+    """A key of the config, or an argument of a registered function whose block is in it (such as
+    ``components.theme.model.members``; spaCy checks the name when it builds the pipeline)."""
+    section, _, _ = key.rpartition(".")
+    return has_key(config, key) or (has_key(config, section) and any(k.startswith("@") for k in lookup(config, section)))
+
+
+def classifier_settings(config, component: str) -> TrainSettings:
+    """The training settings a classifier's config holds (:data:`CLASSIFIER_KEYS`)."""
+    values = {name: lookup(config, key) for name, key in CLASSIFIER_KEYS.items() if has_key(config, key)}
+    weights = values.pop("metric", None) or {f"{component}_macro_f": 1.0}
+    best = max(weights, key=weights.get)
+    metric = best.removeprefix(f"{component}_")
+    if metric not in CLASSIFIER_METRICS or best == metric:
+        raise UsageError(f"training.score_weights: {best!r} is not one of "
+                         f"{[f'{component}_{m}' for m in CLASSIFIER_METRICS]}, which knbc train selects epochs by")
+    return checked_dataclass(TrainSettings, {**values, "metric": metric}, "training", CLASSIFIER_KEYS)
+
+
 def train_from_config(
     config_path: str | Path,
     out: str | Path,
-    settings: TrainSettings,
+    overrides: Mapping[str, Any] | None = None,
     component: str | None = None,
     task: str | None = None,
     train: Path | None = None,
@@ -77,24 +113,35 @@ def train_from_config(
     test: Path | None = None,
     progress: bool = True,
 ) -> tuple[TrainResult, dict]:
-    """Build the pipeline of ``config_path``, train ``component`` on the task data, save to ``out``.
+    """Build the pipeline of ``config_path`` with ``overrides`` (dotted keys, e.g.
+    ``{"training.max_epochs": 3}``), train ``component`` on the task data with the config's training
+    settings (:func:`classifier_settings`), save to ``out``.
 
-    Writes the pipeline, ``metrics.json`` (settings, history, dev and test scores, data) and
-    ``train_log.jsonl``. Returns the training result and the metrics.
+    Writes the pipeline (its config.cfg with the overrides), ``metrics.json`` (settings and where each
+    came from, the network's options, history, dev and test scores, data) and ``train_log.jsonl``.
+    Returns the training result and the metrics.
     """
-    config = spacy.util.load_config(config_path)
-    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    overrides = dict(overrides or {})
+    config = read_config(config_path, overrides, known=_settable)
+    try:
+        nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    except ConfigValidationError as err:
+        errors = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors) or err.title
+        raise UsageError(f"{config_path}: {errors}") from None
     names = nlp.pipe_names
     component = component or (names[0] if len(names) == 1 else None)
     if component not in names:
         raise DataError(f"{config_path}: name the component to train with --component, one of {names}")
+    settings = classifier_settings(config, component)
     if task is None and train is None:  # on KNBC the component's name is its task; user data bring their own labels
         task = component if component in TASKS else None
     train_ex, dev_ex, test_ex, data = load_task_data(nlp, task, train, dev, test)
+    recorded = {**provenance(config_path, config, overrides, CLASSIFIER_KEYS),
+                "model": dict(nlp.config["components"][component].get("model", {}))}
     out = Path(out)
     with _removed_on_failure(out):
         out.mkdir(parents=True, exist_ok=True)
-        return _train_and_save(nlp, component, task, train_ex, dev_ex, test_ex, data, out, settings, progress)
+        return _train_and_save(nlp, component, task, train_ex, dev_ex, test_ex, data, out, settings, recorded, progress)
 
 
 @contextmanager
@@ -111,20 +158,18 @@ def _removed_on_failure(out: Path):
 
 
 def _train_and_save(nlp, component: str, task: str | None, train_ex: list[Example], dev_ex: list[Example],
-                    test_ex: list[Example], data: dict, out: Path, settings: TrainSettings,
+                    test_ex: list[Example], data: dict, out: Path, settings: TrainSettings, recorded: dict,
                     progress: bool) -> tuple[TrainResult, dict]:
     """Train ``component``, score it on ``test_ex``, save the pipeline, metrics.json and train_log.jsonl."""
     result = train_component(nlp, component, train_ex, dev_ex, settings, log_path=out / "train_log.jsonl", progress=progress)
-    test_scores = {}
-    if test_ex:
-        docs = nlp.get_pipe(component).pipe(eg.predicted.copy() for eg in test_ex)
-        test_scores = nlp.get_pipe(component).score([Example(d, eg.reference) for d, eg in zip(docs, test_ex)])
+    test_scores = classifier_scores(nlp, component, test_ex) if test_ex else {}
     metrics = {
         "component": component,
         "task": task,
         "labels": list(nlp.get_pipe(component).labels),
         "data": {**data, "n_train": len(train_ex), "n_dev": len(dev_ex), "n_test": len(test_ex)},
         "settings": asdict(settings),
+        **recorded,
         "best_epoch": result.best_epoch,
         "train_seconds": result.seconds,
         "dev": _plain_scores(result.dev_scores),
@@ -148,11 +193,12 @@ def assemble(model_dirs: Sequence[str | Path], out: str | Path, link: bool = Fal
     component folder of ``out`` is a relative symlink to the folder it came from (``spacy.load`` and
     ``spacy package`` follow it), so a repository keeps one copy of each model.
     """
-    from pipeline.ginza import blank_japanese
+    from pipeline.ginza import blank_japanese, use_ginza_vectors
     from pipeline.loading import check_model_dir
     from pipeline.models.generator import load_generator
 
     nlp = blank_japanese()
+    use_ginza_vectors(nlp.vocab)  # the components' vectors, so that sourcing them keeps their vectors (no W113)
     sources: dict[str, Path] = {}  # component name -> the folder its weights come from
     origins: dict[str, str] = {}  # component name -> the model folder named on the command line
     for model_dir in model_dirs:
