@@ -102,7 +102,7 @@ def test_distinct_n():
 def test_generation_scores_keys():
     assert set(generation_scores(["猫"], ["猫"])) == {"chrf", "char_bleu"}
     scores = generation_scores(["猫が"], ["猫が"], [["猫", "が"]], [["猫", "が"]])
-    assert set(scores) == {"chrf", "char_bleu", "token_bleu", "distinct_1", "distinct_2"}
+    assert set(scores) == {"chrf", "char_bleu", "token_bleu", "distinct_1", "distinct_2", "repetition"}
     assert scores["chrf"] == pytest.approx(100)
     assert scores["distinct_1"] == pytest.approx(1.0)
 
@@ -210,3 +210,13 @@ def test_retrieval_batch_and_empty_training():
     assert KeywordRetriever(PAIRS).retrieve_batch([["猫", "魚"], ["雨"]]) == ["猫が魚を食べる。", "雨。"]
     with pytest.raises(ValueError):
         KeywordRetriever([])
+
+
+def test_repetition_rate_counts_outputs_with_a_unit_three_times_in_a_row():
+    from pipeline.evaluation.generation_metrics import repeats_a_unit, repetition_rate
+
+    assert repeats_a_unit(["次", "に", "次", "に", "次", "に", "行く"])
+    assert repeats_a_unit(["とても", "とても", "とても"])
+    assert not repeats_a_unit(["次", "に", "次", "に", "行く"])  # twice is not three times
+    assert not repeats_a_unit(["の", "本", "の", "机", "の"])  # three times, not in a row
+    assert repetition_rate([["a", "a", "a"], ["a", "b"], [], ["b"]]) == 0.25

@@ -109,6 +109,21 @@ def distinct_n(token_lists: Sequence[Sequence[str]], n: int) -> float:
     return len(counts) / total if total else 0.0
 
 
+def repeats_a_unit(tokens: Sequence[str], times: int = 3, max_unit: int = 4) -> bool:
+    """Whether some unit of 1..``max_unit`` tokens occurs ``times`` times in a row (e.g. 次に次に次に)."""
+    for size in range(1, max_unit + 1):
+        for start in range(len(tokens) - size * times + 1):
+            unit = list(tokens[start:start + size])
+            if all(list(tokens[start + k * size:start + (k + 1) * size]) == unit for k in range(1, times)):
+                return True
+    return False
+
+
+def repetition_rate(token_lists: Sequence[Sequence[str]], times: int = 3) -> float:
+    """The fraction of outputs in which one unit (1-4 tokens) occurs ``times`` times in a row."""
+    return sum(repeats_a_unit(tokens, times) for tokens in token_lists) / len(token_lists) if token_lists else 0.0
+
+
 def generation_scores(
     hyps: Sequence[str],
     refs: Sequence[str],
@@ -116,11 +131,13 @@ def generation_scores(
     ref_tokens: Sequence[Sequence[str]] | None = None,
 ) -> dict[str, float]:
     """All metrics in one dict: ``chrf`` and ``char_bleu`` from the strings, and, when token lists are
-    given, ``token_bleu`` (needs both) and ``distinct_1``/``distinct_2`` over the hypothesis tokens."""
+    given, ``token_bleu`` (needs both), ``distinct_1``/``distinct_2`` and ``repetition`` (:func:`repetition_rate`)
+    over the hypothesis tokens."""
     scores = {"chrf": chrf(hyps, refs), "char_bleu": char_bleu(hyps, refs)}
     if hyp_tokens is not None and ref_tokens is not None:
         scores["token_bleu"] = bleu(hyp_tokens, ref_tokens)
     if hyp_tokens is not None:
         scores["distinct_1"] = distinct_n(hyp_tokens, 1)
         scores["distinct_2"] = distinct_n(hyp_tokens, 2)
+        scores["repetition"] = repetition_rate(hyp_tokens)
     return scores

@@ -19,6 +19,7 @@ from pipeline.models.vocabulary import BOS, EOS, PAD, UNK, Vocabulary, keywords,
 from pipeline.corpus.labels import DEFAULT_THEME, THEME_IDS
 from pipeline.nn.decoding import (
     beam_search,
+    bilm_stepper,
     greedy,
     language_model_stepper,
     no_repeat_ngrams,
@@ -27,6 +28,7 @@ from pipeline.nn.decoding import (
 )
 from pipeline.resources import read_json_object
 from pipeline.models.builders import LMOptions, Seq2SeqOptions, build_language_model, build_seq2seq
+from pipeline.models.pretrained_lm import BiLMOptions, build_bilm
 
 METHODS = ("greedy", "beam", "sample")
 MAX_LENGTH_LIMIT = 200
@@ -252,12 +254,68 @@ class LanguageModelGenerator(Generator):
         return Generation("".join(tokens), tokens, prompt, None, prefix=len(prompt), attends=False)
 
 
+class PretrainedLMGenerator(Generator):
+    """The forward LM of a pretrained bidirectional LM (:mod:`pipeline.models.pretrained_lm`), fine-tuned on
+    KNBC, writing the sentence that follows a text: it reads the text's last sentence, then ``</s>``, and
+    writes until the next ``</s>``. ``rows_by_id`` (V,) gives each word's static vector row; the static
+    table itself (ja_ginza's) is passed in when the generator is loaded, not saved with it."""
+
+    kind = "bilm"
+    task = "continuation"
+
+    def __init__(self, model, vocab: Vocabulary, options: BiLMOptions, rows_by_id: torch.Tensor):
+        super().__init__(model, vocab, options)
+        self.rows_by_id = rows_by_id.long()  # (V,)
+
+    def source_for(self, doc: Doc, theme: str | None = None) -> list[str]:
+        """The Doc's last sentence (whitespace left out)."""
+        return (sentences([t.text for t in doc]) or [[]])[-1]
+
+    def context_ids(self, source: Sequence[str]) -> torch.Tensor:
+        """(1, P): ``</s>`` (a sentence boundary, as between sentences in training), the source, ``</s>``."""
+        eos = self.vocab.stoi[EOS]
+        return torch.tensor([[eos, *self.vocab.encode(list(source)), eos]], dtype=torch.long)
+
+    @torch.no_grad()
+    def generate(self, source: Sequence[str], decoding: Decoding | None = None, *, theme: str | None = None) -> Generation:
+        """The sentence after ``source`` (tokens of one sentence); ``theme`` is not read."""
+        source = list(source)
+        step, state, start = bilm_stepper(self.model, self.context_ids(source), self.rows_by_id)
+        ids, _ = _decode(step, state, start, self.vocab, decoding or Decoding())
+        tokens = decode_ids(self.vocab, ids, [])
+        return Generation("".join(tokens), tokens, source, None, attends=False)
+
+    @torch.no_grad()
+    def target_nll(self, source: Sequence[str], target: Sequence[str]) -> tuple[float, int]:
+        """(summed NLL, count) of ``target`` and its ``</s>`` after ``source``: what its perplexity is made of."""
+        context = self.context_ids(source)  # (1, P)
+        target_ids = torch.tensor([[*self.vocab.encode(list(target)), self.vocab.stoi[EOS]]], dtype=torch.long)
+        ids = torch.cat([context, target_ids[:, :-1]], dim=1)  # (1, P + T - 1)
+        log_probs, _ = self.model.next_log_probs(self.rows_by_id[ids], ids)  # (1, P + T - 1, V)
+        picked = log_probs[0, context.size(1) - 1:].gather(1, target_ids[0].unsqueeze(1))  # (T, 1)
+        return float(-picked.sum()), target_ids.size(1)
+
+    def _meta(self) -> dict:
+        return {"kind": self.kind, "task": self.task, "options": asdict(self.options), "vocab": self.vocab.to_dict(),
+                "rows_by_id": self.rows_by_id.tolist()}
+
+    def save(self, path: str | Path) -> Path:
+        """``generator.json`` and ``model.pt``, the weights stored in fp16 (loaded back in float32)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "generator.json").write_text(json.dumps(self._meta(), ensure_ascii=False), encoding="utf-8")
+        torch.save({k: v.half() if v.is_floating_point() else v for k, v in self.model.state_dict().items()},
+                   path / "model.pt")
+        return path
+
+
 KINDS = {"seq2seq": (Seq2SeqOptions, build_seq2seq), "lm": (LMOptions, build_language_model)}
 
 
-def load_generator(path: str | Path) -> Generator:
+def load_generator(path: str | Path, vectors: torch.Tensor | None = None) -> Generator:
     """Load a generator saved by :meth:`Generator.save`; a missing, truncated or corrupt file is a
-    :class:`GeneratorFolderError` naming it."""
+    :class:`GeneratorFolderError` naming it. A generator over a pretrained LM (kind ``bilm``) needs the
+    static vector table it was trained with, ``vectors`` (rows, dim): ja_ginza's."""
     path = Path(path)
     for name in ("generator.json", "model.pt"):
         if not (path / name).is_file():
@@ -268,6 +326,8 @@ def load_generator(path: str | Path) -> Generator:
     except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError, ... for a bad file
         raise GeneratorFolderError(f"{path / 'model.pt'}: not a readable state_dict (truncated or corrupt?): "
                                    f"{_first_line(err)}") from err
+    if meta.get("kind") == "bilm":
+        return _load_pretrained_lm_generator(path, meta, state, vectors)
     try:
         vocab = Vocabulary.from_dict(meta["vocab"])
         options_class, build = KINDS["lm" if meta["kind"] == "lm" else "seq2seq"]
@@ -284,6 +344,26 @@ def load_generator(path: str | Path) -> Generator:
         raise GeneratorFolderError(f"{path / 'model.pt'}: does not fit {path / 'generator.json'}: "
                                    f"{_first_line(err)}") from err
     return generator
+
+
+def _load_pretrained_lm_generator(path: Path, meta: dict, state: dict,
+                                  vectors: torch.Tensor | None) -> PretrainedLMGenerator:
+    if vectors is None:
+        raise GeneratorFolderError(f"{path}: a generator over a pretrained LM needs the static vectors it was "
+                                   "trained with (load it through pipeline.load, or pass vectors=)")
+    try:
+        vocab, options = Vocabulary.from_dict(meta["vocab"]), BiLMOptions(**meta["options"])
+        rows_by_id = torch.tensor(meta["rows_by_id"], dtype=torch.long)
+    except (KeyError, TypeError, ValueError) as err:
+        raise GeneratorFolderError(f"{path / 'generator.json'}: not what a generator saves "
+                                   f"({type(err).__name__}: {_first_line(err)})") from err
+    model = build_bilm(vocab, options, vectors)
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise GeneratorFolderError(f"{path / 'model.pt'}: does not fit {path / 'generator.json'}: "
+                                   f"{_first_line(err)}") from err
+    return PretrainedLMGenerator(model.eval(), vocab, options, rows_by_id)
 
 
 def _first_line(err: BaseException) -> str:

@@ -50,6 +50,14 @@ def save_bilm(path: str | Path, model: BidirectionalLM, vocab: Vocabulary, optio
     return path
 
 
+def saved_rows_by_id(path: str | Path) -> torch.Tensor:
+    """(V,): the static vector row of each id that ``bilm.json`` records (what generation feeds back in)."""
+    meta = read_json_object(Path(path) / META_NAME)
+    if "rows_by_id" not in meta:
+        raise ModelError(f"{Path(path) / META_NAME}: no rows_by_id recorded (export it again with knbc pretrain)")
+    return torch.tensor(meta["rows_by_id"], dtype=torch.long)
+
+
 def load_bilm(path: str | Path, vectors: torch.Tensor) -> tuple[BidirectionalLM, Vocabulary, BiLMOptions]:
     """The model saved by :func:`save_bilm` (in float32, eval mode), its vocabulary and options; a missing
     or damaged file is a :class:`ModelError` naming it."""

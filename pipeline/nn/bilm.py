@@ -88,6 +88,15 @@ class BidirectionalLM(nn.Module):
         count = int(keep.sum())
         return result.loss * count, count, state
 
+    def next_log_probs(
+        self, vector_rows: torch.Tensor, token_ids: torch.Tensor, state: list[LSTMState] | None = None
+    ) -> tuple[torch.Tensor, list[LSTMState]]:
+        """The forward LM's log-probabilities of the next id after each step: (B, T) -> (B, T, V), and the
+        per-layer states to carry on (what decoding and scoring a continuation need)."""
+        outputs, state = self.hidden("forward", vector_rows, token_ids, state)  # (B, T, H)
+        log_probs = self.softmax.log_prob(outputs.reshape(-1, outputs.size(-1)))  # (B*T, V)
+        return log_probs.view(outputs.size(0), outputs.size(1), -1), state
+
     def layers(self, vector_rows: torch.Tensor, token_ids: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
         """ELMo's layers for B padded sentences: ``[embedding (B, T, E), layer 1 (B, T, 2H), ...]``, where each
         LSTM layer concatenates the forward states and the backward states (each direction reads the

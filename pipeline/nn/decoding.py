@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from pipeline.nn.bilm import BidirectionalLM
 from pipeline.nn.language_model import LSTMLanguageModel
 from pipeline.nn.seq2seq import Seq2Seq
 
@@ -292,6 +293,27 @@ def language_model_stepper(
         state = _batch_first(hidden)
     return step, state, prompt[:, -1]
 
+
+
+@torch.no_grad()
+def bilm_stepper(model: BidirectionalLM, prompt: torch.Tensor, rows_by_id: torch.Tensor) -> tuple[Step, State, torch.Tensor]:
+    """Read ``prompt`` (B, P >= 1) with the forward LM of ``model`` -> ``(step, state, start_ids)`` continuing
+    it; ``rows_by_id`` (V,) gives each id's static vector row (-1: none). The state is each layer's
+    (h, c) with the batch first, so that beam search can reorder it."""
+    if prompt.dim() != 2 or prompt.size(1) < 1:
+        raise ValueError(f"prompt must be (B, P) with P >= 1, not {tuple(prompt.shape)}")
+
+    def run(ids: torch.Tensor, state: State):
+        layers = None if state is None else [_layers_first(s) for s in state]
+        log_probs, new_state = model.next_log_probs(rows_by_id[ids], ids, layers)  # (B, T, V)
+        return log_probs, [_batch_first(s) for s in new_state]
+
+    def step(prev_ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State, None]:
+        log_probs, state = run(prev_ids.unsqueeze(1), state)  # (n, 1, V)
+        return log_probs.squeeze(1), state, None
+
+    state = run(prompt[:, :-1], None)[1] if prompt.size(1) > 1 else None
+    return step, state, prompt[:, -1]
 
 def ban_repeated_ngrams(log_probs: torch.Tensor, history: torch.Tensor, n: int) -> torch.Tensor:
     """``log_probs`` (B, V) with -inf at every id that would repeat an ``n``-gram already in its row of

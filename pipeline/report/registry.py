@@ -77,8 +77,7 @@ def _model(name: str, title: str, group: str, command: str, options: str = "--qu
                     "models", step, group=group)
 
 
-_GENERATOR = "knbc train-generator --task"
-_SEQ2SEQ = "--hidden-size 128 --max-epochs 8 --quiet"
+_GENERATOR = "knbc train-generator models/configs/{}.cfg"
 ARTEFACTS: tuple[Artefact, ...] = (
     *(_evaluation(task, protocol) for task in TASK_TITLES for protocol in ("cv5", "peer")),
     Artefact(GENERATION, "generation", "{reports}/generation", "文生成 / generation",
@@ -88,12 +87,12 @@ ARTEFACTS: tuple[Artefact, ...] = (
     _benchmark("benchmark-process.json", "batch processing (`knbc process`) throughput", "--process"),
     _model("theme", "テーマ分類 / theme", "classifiers", "knbc train models/configs/theme.cfg"),
     _model("sentiment", "評判極性 / sentiment", "classifiers", "knbc train models/configs/sentiment.cfg"),
-    _model("generator-keywords", "キーワード→文 / keywords → sentence", "generators", f"{_GENERATOR} keywords",
-           _SEQ2SEQ),
-    _model("generator-keywords-noattn", "キーワード→文, 注意なし / no attention", "generators",
-           f"{_GENERATOR} keywords --attention none", _SEQ2SEQ),
-    _model("generator-continuation", "続きの文 / continuation", "generators", f"{_GENERATOR} continuation", _SEQ2SEQ),
-    _model("lm", "言語モデル / LSTM LM", "generators", f"{_GENERATOR} lm", "--max-epochs 15 --quiet"),
+    *(_model(name, title, "generators", _GENERATOR.format(name)) for name, title in (
+        ("generator-keywords", "キーワード→文 / keywords → sentence"),
+        ("generator-keywords-noattn", "キーワード→文, 注意なし / no attention"),
+        ("generator-continuation", "続きの文 / continuation"),
+        ("lm", "言語モデル / LSTM LM"),
+    )),
 )
 
 

@@ -33,6 +33,7 @@ GENERATION_COLUMNS = {
     "token_bleu": "token BLEU",
     "distinct_1": "distinct-1",
     "distinct_2": "distinct-2",
+    "repetition": "repeats a unit 3x",
     "perplexity": "perplexity",
     "sentences_per_s": "sentences/s",
     "tokens": "tokens",
@@ -138,7 +139,7 @@ def generation_table(rows: dict[str, dict]) -> pd.DataFrame:
         for c in columns:
             value = row.get(c)
             if isinstance(value, float):
-                value = f"{value:.3f}" if c.startswith("distinct") else f"{value:.2f}"
+                value = f"{value:.3f}" if c.startswith(("distinct", "repetition")) else f"{value:.2f}"
             cells[GENERATION_COLUMNS[c]] = value
         table.append(cells)
     return pd.DataFrame(table, columns=["system", *(GENERATION_COLUMNS[c] for c in columns)])

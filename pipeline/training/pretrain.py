@@ -119,6 +119,22 @@ def prepare_data(sentences: list[str], folder: Path, options: BiLMOptions, dev_f
     return vocab, train, dev
 
 
+def rows_by_id(streams: Streams, vocab_size: int) -> torch.Tensor:
+    """(V,): each id's most frequent static vector row in ``streams`` (-1 where it never had one), so that
+    generating an id can feed its vector back in."""
+    seen = streams.rows >= 0
+    pairs = streams.ids[seen] * (int(streams.rows.max(initial=0)) + 1) + streams.rows[seen]
+    values, counts = np.unique(pairs, return_counts=True)
+    width = int(streams.rows.max(initial=0)) + 1
+    best = np.full(vocab_size, -1, dtype=np.int64)
+    best_count = np.zeros(vocab_size, dtype=np.int64)
+    for value, count in zip(values.tolist(), counts.tolist()):
+        token, row = divmod(value, width)
+        if count > best_count[token]:
+            best[token], best_count[token] = row, count
+    return torch.from_numpy(best)
+
+
 def _grid(stream: np.ndarray, batch_size: int) -> torch.Tensor:
     """(B, N): the stream cut into ``batch_size`` rows read in parallel."""
     columns = len(stream) // batch_size
@@ -216,7 +232,7 @@ def pretrain(
         dev_ppl = dev_perplexity(model, dev, settings.bptt, settings.dev_tokens)
         line = {"step": step, "epoch": round(step / steps_per_epoch, 4), "tokens": tokens,
                 "seconds": round(elapsed, 1), "tokens_per_s": round(tokens / max(elapsed, 1e-9)),
-                **{f"train_ppl_{d}": round(math.exp(t / max(n, 1)), 2) for d, (t, n) in window.items()},
+                **{f"train_ppl_{d}": round(math.exp(t / n), 2) if n else None for d, (t, n) in window.items()},
                 **{f"dev_ppl_{d}": round(p, 2) for d, p in dev_ppl.items()}}
         _save_checkpoint(folder, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "tokens": tokens,
@@ -259,5 +275,6 @@ def pretrain(
     bar.close()
     record = checkpoint()
     if out is not None:
-        save_bilm(out, model, vocab, options, settings=asdict(settings), data=data_name, trained=record)
+        save_bilm(out, model, vocab, options, settings=asdict(settings), data=data_name, trained=record,
+                  rows_by_id=rows_by_id(train, len(vocab)).tolist())
     return record
