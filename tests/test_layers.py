@@ -156,3 +156,15 @@ if __name__ == "__main__":  # python tests/test_layers.py: the table and any upw
     print(f"{sum(len(v) for v in import_graph().values())} imports in {len(import_graph())} modules; "
           f"{len(problems)} upward, {len(import_cycles())} cycles")
     print("\n".join(problems))
+
+
+def test_every_error_class_lives_in_errors_py():
+    outside = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "errors.py" and path.parent == PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and (node.name.endswith(("Error", "Exception")) or any(
+                    getattr(base, "id", getattr(base, "attr", "")).endswith(("Error", "Exception")) for base in node.bases)):
+                outside.append(f"{module_name(path)}.{node.name}")
+    assert outside == []

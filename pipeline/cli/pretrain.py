@@ -47,19 +47,34 @@ def pretrain_command(
 def evaluate_lm_command(
     pretrained: Path = typer.Option(..., "--pretrained", help="A model folder `knbc pretrain --out` wrote."),
     out: Path = typer.Option(Path("reports/language-models"), "--out", help="Folder for results.json."),
+    generator: Optional[Path] = typer.Option(None, "--save-generator",
+                                             help="Also save the fine-tuned LM as a continuation generator here, "
+                                                  "and compare it with --seq2seq and a retrieval baseline."),
+    seq2seq: Path = typer.Option(Path("models/generator-continuation"), "--seq2seq",
+                                 help="The Seq2Seq continuation model to compare with."),
     max_epochs: int = typer.Option(30, min=1), patience: int = typer.Option(3, min=0),
     learn_rate: float = typer.Option(1e-3, min=0.0),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Perplexity on the KNBC test articles over the pretrained model's vocabulary: pretrained as it is,
-    fine-tuned on the KNBC training articles, the same network on KNBC alone, and Kneser-Ney 3-gram."""
-    from pipeline.evaluation.language_models import compare_language_models
+    fine-tuned on the KNBC training articles, the same network on KNBC alone, and Kneser-Ney 3-gram;
+    with --save-generator, continuation (the next sentence) against the Seq2Seq model and retrieval."""
+    import json
+
+    from pipeline.evaluation.language_models import compare_continuation, compare_language_models
     from pipeline.training.lm_finetune import FinetuneSettings
 
     with user_errors():
         settings = FinetuneSettings(max_epochs=max_epochs, patience=patience, learn_rate=learn_rate)
-        results = compare_language_models(pretrained, out, settings, progress=not quiet)
+        results = compare_language_models(pretrained, None, settings, progress=not quiet, save_generator=generator)
+        if generator is not None:
+            results["continuation"] = compare_continuation(generator, seq2seq)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     for name, row in results.items():
         if isinstance(row, dict) and "test" in row:
             typer.echo(f"{name}: " + ", ".join(f"{d} {s['perplexity']:.1f}" for d, s in row["test"].items()))
+    for system, row in results.get("continuation", {}).get("rows", {}).items():
+        typer.echo(f"{system}: chrF {row['chrf']:.1f}, repetition {row['repetition']:.3f}"
+                   + (f", perplexity {row['perplexity']:.1f}" if "perplexity" in row else ""))
     typer.echo(f"wrote {out / 'results.json'}")
