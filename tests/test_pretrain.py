@@ -110,3 +110,34 @@ def test_the_pretrain_command_reads_a_text_file_and_names_a_bad_one(tmp_path):
     result = CliRunner().invoke(app, ["pretrain", "--checkpoints", str(tmp_path / "r2"), "--text",
                                       str(tmp_path / "bad.txt"), "--quiet"])
     assert result.exit_code == 2 and "bad.txt" in result.output
+
+
+def test_a_fine_tuned_lm_saves_as_a_continuation_generator_and_loads_back(tmp_path):
+    from pipeline.errors import GeneratorFolderError
+    from pipeline.ginza import ginza_vocab
+    from pipeline.models.features import vectors_table
+    from pipeline.models.generator import Decoding, PretrainedLMGenerator, load_generator
+    from pipeline.models.pretrained_lm import saved_rows_by_id
+    from pipeline.training.lm_finetune import FinetuneSettings, finetune_bilm
+    from pipeline.training.pretrain import make_streams, tokenize
+
+    pretrain(SENTENCES, tmp_path / "run", out=tmp_path / "model", options=TINY, settings=FAST, max_steps=40,
+             progress=False)
+    vectors = vectors_table(ginza_vocab())
+    _, vocab, options = load_bilm(tmp_path / "model", vectors)
+    streams = {split: make_streams(*tokenize(SENTENCES[:24] if split == "train" else SENTENCES[24:32]), vocab)
+               for split in ("train", "dev")}
+    model, history = finetune_bilm(streams, vocab, options, tmp_path / "model",
+                                   FinetuneSettings(max_epochs=3, batch_size=2, bptt=6), progress=False)
+    assert history[0]["epoch"] == 0 and len(history) >= 2  # the pretrained model's dev score, then each epoch
+    generator = PretrainedLMGenerator(model, vocab, options, saved_rows_by_id(tmp_path / "model"))
+    source = ["京都", "の", "紅葉", "が", "きれい", "でし", "た", "。"]
+    before = generator.generate(source, Decoding(method="greedy", max_length=10))
+    nll, count = generator.target_nll(source, ["清水寺", "は", "混ん", "で", "い", "た", "。"])
+    generator.save(tmp_path / "generator")
+    loaded = load_generator(tmp_path / "generator", vectors)
+    assert loaded.task == "continuation"
+    assert loaded.generate(source, Decoding(method="greedy", max_length=10)).text == before.text
+    assert loaded.target_nll(source, ["清水寺", "は", "混ん", "で", "い", "た", "。"]) == pytest.approx((nll, count), rel=1e-2)
+    with pytest.raises(GeneratorFolderError, match="static vectors"):
+        load_generator(tmp_path / "generator")
