@@ -30,7 +30,7 @@ TRAINING = {"train-classifiers", "train-generators", "assemble", "evaluate", "be
 # commands of project.yml that the Makefile does not run (`make test` checks the splits instead)
 PROJECT_ONLY = {"knbc corpus splits --check"}
 # the Makefile targets whose commands project.yml runs; of `demo`, only the corpus commands
-MAKE_TARGETS = ("models", "evaluate", "evaluate-generation", "benchmark", "report")
+MAKE_TARGETS = ("models", "pretrain", "evaluate-lm", "evaluate", "evaluate-generation", "benchmark", "report")
 
 
 def _env() -> dict:
@@ -237,7 +237,7 @@ def _make_recipes() -> dict[str, list[str]]:
             target = match.group(1)
             recipes[target] = []
         elif line.startswith("\t") and target and not line.strip().startswith("#"):
-            line = re.sub(r"\s+", " ", line.replace("$(KNBC)", "knbc").replace("$(OUT)", variables["OUT"]))
+            line = re.sub(r"\s+", " ", line.replace("$(KNBC)", "knbc").replace("$(OUT)", variables["OUT"]).replace("$(CHECKPOINTS)", variables["CHECKPOINTS"]))
             recipes[target].extend(_expand(line))
     return recipes
 

@@ -25,6 +25,7 @@ from pipeline.report.sections import (
     evaluation_section,
     generation_blocks,
     generation_section,
+    language_model_section,
     mistakes_section,
     overview_section,
     speed_section,
@@ -131,6 +132,7 @@ def write_summary(
         *(evaluation_section(a, comparisons[a.name], reports) for a in evaluations),
         _curves(models, reports, missing),
         generation_section(generation, generation_results, _heatmaps(generation_folder), reports),
+        language_model_section(registry.language_models(), _language_models(reports, missing), reports),
         speed_section(_benchmarks(reports, missing), reports),
         mistakes_section(comparisons, n_examples),
     ]
@@ -146,6 +148,14 @@ def write_summary(
     html_path.write_text(render_html(document), encoding="utf-8")
     md_path.write_text(render_markdown(document), encoding="utf-8")
     return Summary(html_path, md_path, missing)
+
+
+def _language_models(reports: Path, missing: list[str]) -> dict | None:
+    path = registry.language_models().location(reports) / "results.json"
+    if not path.is_file():
+        missing.append(f"{path.as_posix()}: not found")
+        return None
+    return read_json(path)
 
 
 def _curves(models: Path, reports: Path, missing: list[str]) -> Section:

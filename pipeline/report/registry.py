@@ -18,6 +18,7 @@ from pipeline.evaluation.results import RESULTS_CSV
 
 TRAIN_LOG = "train_log.jsonl"
 EVALUATION, GENERATION, BENCHMARK, MODEL = "evaluation", "generation", "benchmark", "model"
+LANGUAGE_MODELS = "language-models"
 TASK_TITLES = {"theme": "テーマ分類 / theme classification", "sentiment": "評判極性 / sentiment classification"}
 
 
@@ -82,6 +83,10 @@ ARTEFACTS: tuple[Artefact, ...] = (
     *(_evaluation(task, protocol) for task in TASK_TITLES for protocol in ("cv5", "peer")),
     Artefact(GENERATION, "generation", "{reports}/generation", "文生成 / generation",
              "knbc evaluate-generation --out {reports}/generation", "evaluate-generation", "evaluate"),
+    Artefact(LANGUAGE_MODELS, "language-models", "{reports}/language-models",
+             "言語モデルの事前学習 / pretrained language model",
+             "knbc evaluate-lm --pretrained models/livedoor-lm --save-generator models/generator-continuation-pretrained "
+             "--out {reports}/language-models --quiet", "evaluate-lm", "evaluate-lm"),
     _benchmark("benchmark.json", "classification pipeline speed and memory", "--busy"),
     _benchmark("benchmark-generation.json", "generation decoding speed", "--generator models/generator-keywords"),
     _benchmark("benchmark-process.json", "batch processing (`knbc process`) throughput", "--process"),
@@ -128,3 +133,7 @@ def model_folders(models: str | Path) -> list[Artefact]:
 
 def generation() -> Artefact:
     return registered(GENERATION)[0]
+
+
+def language_models() -> Artefact:
+    return registered(LANGUAGE_MODELS)[0]

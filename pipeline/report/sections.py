@@ -289,6 +289,35 @@ def generation_section(artefact: Artefact, results: dict | None, heatmaps: list[
     return section
 
 
+def language_model_section(artefact: Artefact, results: dict | None, reports: Path) -> Section:
+    """Perplexity on the KNBC test articles over the pretrained LM's vocabulary, and the continuation
+    comparison with its samples (``knbc evaluate-lm``); a notice naming the command when absent."""
+    section = Section(artefact.title, "language-models")
+    if results is None:
+        what = f"`{(artefact.location(reports) / 'results.json').as_posix()}` not found"
+        section.blocks.append(missing_notice(artefact, what, reports))
+        return section
+    rows = []
+    for name, row in results.items():
+        if isinstance(row, dict) and "test" in row:
+            test = row["test"]
+            rows.append({"model": name, **{f"{d} perplexity": f"{s['perplexity']:.1f}" for d, s in test.items()},
+                         "tokens": next(iter(test.values()))["tokens"], "best epoch": row.get("best_epoch", "—")})
+    section.blocks.append(Text(
+        f"KNBC test articles, over the pretrained model's vocabulary of {results.get('vocabulary', '?'):,} words; a word "
+        f"outside it is `<unk>`, predicted like any other word ({results.get('unknown_rate_test', 0):.1%} of the test "
+        "tokens). Fine-tuning and training use the KNBC training articles only; the dev articles pick the epoch."))
+    section.blocks.append(Table(pd.DataFrame(rows).fillna("—"), "Perplexity (lower is better)"))
+    continuation = results.get("continuation")
+    if continuation:
+        section.blocks.append(Table(generation_table(continuation["rows"]),
+                                    f"The sentence after a sentence ({continuation['test_pairs']} test pairs)"))
+        for sample in continuation.get("samples", []):
+            frame = pd.DataFrame(list(sample["outputs"].items()), columns=["system", "sentence"])
+            section.blocks.append(Table(frame, sample["source"]))
+    return section
+
+
 def speed_section(benchmarks: dict[Artefact, dict | None], reports: Path) -> Section:
     """One table per benchmark file (its scalar measures; runs as rows), a notice for each absent one."""
     section = Section("速度 / speed benchmarks", "speed")
