@@ -69,15 +69,16 @@ class TextGenerator:
     def __init__(self, model: str | Path | None = None, theme: str | None = None, decoding=None):
         from pipeline.ginza import blank_japanese
         from pipeline.loading import set_torch_threads
-        from pipeline.models.generator import Decoding, load_generator
+        from pipeline.ginza import ginza_vectors_tensor
+        from pipeline.models.generator import DEFAULT_NO_REPEAT_NGRAM, Decoding, load_generator
         from pipeline.resources import shipped_path
 
-        self.decoding = decoding or Decoding()
+        self.decoding = decoding or Decoding(no_repeat_ngram=DEFAULT_NO_REPEAT_NGRAM)
         self.decoding.check()
         check_theme(theme)
         self.theme = theme
         set_torch_threads()  # as pipeline.load(): one thread unless KNBC_TORCH_THREADS says otherwise
-        self.generator = load_generator(model or shipped_path(DEFAULT_GENERATOR))
+        self.generator = load_generator(model or shipped_path(DEFAULT_GENERATOR), ginza_vectors_tensor)
         self.tokenizer = blank_japanese().tokenizer
 
     def __call__(self, text: str) -> dict:

@@ -73,6 +73,13 @@ class GinzaVectors(Vectors):
         return (GinzaVectors, ())
 
 
+def ginza_vectors_tensor():
+    """ja_ginza's vector table as a float32 tensor (rows, 300): what a generator over the pretrained LM reads."""
+    from pipeline.models.features import vectors_table
+
+    return vectors_table(ginza_vocab())
+
+
 def use_ginza_vectors(vocab: Vocab) -> Vocab:
     """Give ``vocab`` (a pipeline's) the ja_ginza vectors as :class:`GinzaVectors`, unless it has vectors
     already; the Docs the pipeline makes then carry them (``doc.vocab.vectors``). Returns ``vocab``."""

@@ -16,9 +16,16 @@ ROOT = Path(__file__).resolve().parents[1]
 BEFORE = json.loads((ROOT / "tests/data/predictions_before_redesign.json").read_text(encoding="utf-8"))
 
 
+def _without_repetition_block(path: Path) -> dict:
+    """Config overrides that decode as before the redesign: the repetition block (a later default) off."""
+    components = spacy.util.load_config(path / "config.cfg", interpolate=False)["components"]
+    return {f"components.{name}.no_repeat_ngram": 0 for name, settings in components.items()
+            if settings.get("factory") == "knbc_generator"}
+
+
 @pytest.mark.parametrize("name", sorted(BEFORE["pipelines"]))
 def test_a_saved_pipeline_predicts_what_it_did_before_the_redesign(name):
-    nlp = spacy.load(ROOT / "models" / name)
+    nlp = spacy.load(ROOT / "models" / name, config=_without_repetition_block(ROOT / "models" / name))
     for doc, before in zip(nlp.pipe(BEFORE["sentences"]), BEFORE["pipelines"][name], strict=True):
         assert doc.cats == pytest.approx(before["cats"], abs=2e-6)
         assert (doc._.generated if doc.has_extension("generated") else None) == before["generated"]
@@ -35,3 +42,13 @@ def test_a_saved_generator_generates_what_it_did_before_the_redesign(name):
         else:
             out = generator.generate(tokens, decoding=Decoding(method="beam", beam_size=4, max_length=30))
         assert out.text == before
+
+
+def test_the_shipped_keywords_pipeline_blocks_repeated_bigrams_by_default():
+    nlp = spacy.load(ROOT / "models" / "knbc-keywords")
+    before = spacy.load(ROOT / "models" / "knbc-keywords", config=_without_repetition_block(ROOT / "models" / "knbc-keywords"))
+    text = "携帯 電池 切れる"
+    tokens = nlp(text)._.attention["target"]
+    bigrams = list(zip(tokens, tokens[1:]))
+    assert len(bigrams) == len(set(bigrams)), tokens
+    assert before(text)._.generated != nlp(text)._.generated  # the unblocked model repeats itself here

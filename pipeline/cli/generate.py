@@ -54,6 +54,8 @@ def generate_command(
     top_k: int = typer.Option(0, help="Sample from the k best tokens (0: all)."),
     top_p: float = typer.Option(1.0, help="Sample from the smallest set with this much probability."),
     seed: int = typer.Option(0, help="Sampling seed (same seed, same text)."),
+    no_repeat_ngram: int = typer.Option(2, help="Never generate the same n-gram twice (0: no blocking; 2 measured "
+                                              "best for keywords → sentence, see the README)."),
     theme: Optional[str] = typer.Option(None, help="Theme for the LM / continuation: 携帯電話 | 京都観光 | スポーツ | グルメ."),
     input_file: Optional[Path] = typer.Option(None, "--file", help="Read inputs from this UTF-8 file, one per line."),
 ) -> None:
@@ -64,7 +66,7 @@ def generate_command(
 
     with user_errors():
         generator = TextGenerator(model, theme, Decoding(method, beam_size, max_length, length_penalty, temperature,
-                                                         top_k, top_p, seed))
+                                                         top_k, top_p, seed, no_repeat_ngram))
     if input_file is not None:
         with user_errors(OSError, UnicodeDecodeError):
             lines = enumerate(input_file.read_text(encoding="utf-8").splitlines(), start=1)

@@ -38,7 +38,8 @@ from spacy.tokens import Doc
 
 from pipeline.components.workers import one_thread_in_workers
 from pipeline.corpus.labels import DEFAULT_THEME, theme_from_cats
-from pipeline.models.generator import Decoding, Generator, load_generator
+from pipeline.ginza import ginza_vectors_tensor
+from pipeline.models.generator import DEFAULT_NO_REPEAT_NGRAM, Decoding, Generator, load_generator
 
 REF_KEY = "knbc_generator"  # doc.user_data: that component's key; doc.user_hooks: the component
 RESULT_KEY = "knbc_generated"  # doc.user_data: the cached (generated, attention) of that Doc
@@ -127,20 +128,24 @@ class GeneratorComponent:
 
     def from_disk(self, path: str | Path, exclude=()) -> "GeneratorComponent":
         """Load the generator saved by :meth:`to_disk`."""
-        self.generator = load_generator(path)
+        self.generator = load_generator(path, ginza_vectors_tensor)
         return self
+
+
 
 
 @Language.factory(
     "knbc_generator",
     assigns=["doc._.generated", "doc._.attention"],
     default_config={"method": "beam", "beam_size": 4, "max_length": 60, "length_penalty": 0.6,
-                    "default_theme": DEFAULT_THEME, "lazy": True},
+                    "no_repeat_ngram": DEFAULT_NO_REPEAT_NGRAM, "default_theme": DEFAULT_THEME, "lazy": True},
 )
 def make_knbc_generator(nlp: Language, name: str, method: str, beam_size: int, max_length: int,
-                        length_penalty: float, default_theme: str, lazy: bool) -> GeneratorComponent:
+                        length_penalty: float, default_theme: str, lazy: bool,
+                        no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM) -> GeneratorComponent:
     """Create a ``knbc_generator`` component; its model comes from ``from_disk`` or ``set_generator``.
 
     With ``lazy`` (the default) it generates when ``doc._.generated`` is first read, else in ``__call__``.
     """
-    return GeneratorComponent(name, Decoding(method, beam_size, max_length, length_penalty), default_theme, lazy)
+    decoding = Decoding(method, beam_size, max_length, length_penalty, no_repeat_ngram=no_repeat_ngram)
+    return GeneratorComponent(name, decoding, default_theme, lazy)

@@ -8,7 +8,7 @@ import json
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from spacy.tokens import Doc
@@ -32,6 +32,7 @@ from pipeline.models.pretrained_lm import BiLMOptions, build_bilm
 
 METHODS = ("greedy", "beam", "sample")
 MAX_LENGTH_LIMIT = 200
+DEFAULT_NO_REPEAT_NGRAM = 2  # what the commands and the knbc_generator component block by default (measured)
 SENTENCE_ENDS = frozenset("。！？!?")
 
 
@@ -312,10 +313,11 @@ class PretrainedLMGenerator(Generator):
 KINDS = {"seq2seq": (Seq2SeqOptions, build_seq2seq), "lm": (LMOptions, build_language_model)}
 
 
-def load_generator(path: str | Path, vectors: torch.Tensor | None = None) -> Generator:
+def load_generator(path: str | Path, vectors: torch.Tensor | Callable[[], torch.Tensor] | None = None) -> Generator:
     """Load a generator saved by :meth:`Generator.save`; a missing, truncated or corrupt file is a
     :class:`GeneratorFolderError` naming it. A generator over a pretrained LM (kind ``bilm``) needs the
-    static vector table it was trained with, ``vectors`` (rows, dim): ja_ginza's."""
+    static vector table it was trained with, ``vectors`` (rows, dim): ja_ginza's (or a function giving it,
+    called only for such a generator)."""
     path = Path(path)
     for name in ("generator.json", "model.pt"):
         if not (path / name).is_file():
@@ -347,7 +349,9 @@ def load_generator(path: str | Path, vectors: torch.Tensor | None = None) -> Gen
 
 
 def _load_pretrained_lm_generator(path: Path, meta: dict, state: dict,
-                                  vectors: torch.Tensor | None) -> PretrainedLMGenerator:
+                                  vectors) -> PretrainedLMGenerator:
+    if callable(vectors):
+        vectors = vectors()
     if vectors is None:
         raise GeneratorFolderError(f"{path}: a generator over a pretrained LM needs the static vectors it was "
                                    "trained with (load it through pipeline.load, or pass vectors=)")
