@@ -11,13 +11,14 @@ from pathlib import Path
 from pipeline.evaluation.generation_metrics import generation_scores
 from pipeline.evaluation.ngram_lm import KneserNeyLM
 from pipeline.evaluation.retrieval import KeywordRetriever
-from pipeline.models.generator import Decoding, Seq2SeqGenerator, load_generator
+from pipeline.models.generator import DEFAULT_NO_REPEAT_NGRAM, Decoding, Seq2SeqGenerator, load_generator
 from pipeline.models.vocabulary import UNK
 from pipeline.training.generation import article_streams, lm_nll, seq2seq_dev_scores
 from pipeline.training.generation_tasks import split_articles, task_pairs
 
 GREEDY = Decoding(method="greedy")
 BEAM4 = Decoding(method="beam", beam_size=4)
+BEAM4_BLOCKED = Decoding(method="beam", beam_size=4, no_repeat_ngram=DEFAULT_NO_REPEAT_NGRAM)
 
 
 def decode_all(generator: Seq2SeqGenerator, pairs, decoding: Decoding) -> tuple[list, float]:
@@ -41,7 +42,7 @@ def evaluate_seq2seq(task: str, models: dict[str, Path], limit: int | None = Non
     for name, path in models.items():
         generator = load_generator(path)
         perplexity = seq2seq_dev_scores(generator.model, generator.vocab, pairs, generator.options)["dev_perplexity"]
-        for label, decoding in (("greedy", GREEDY), ("beam4", BEAM4)):
+        for label, decoding in (("greedy", GREEDY), ("beam4", BEAM4), ("beam4, no repeated bigram", BEAM4_BLOCKED)):
             generated, rate = decode_all(generator, pairs, decoding)
             system = f"{name} ({label})"
             rows[system] = {**score_outputs([g.tokens for g in generated], pairs), "perplexity": perplexity,
