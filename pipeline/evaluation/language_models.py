@@ -66,17 +66,16 @@ def compare_continuation(pretrained_generator: str | Path, seq2seq: str | Path, 
                          n_samples: int = 20) -> dict:
     """The sentence after a sentence, on the continuation pairs of the KNBC test articles: the fine-tuned
     pretrained LM and the Seq2Seq continuation model, each with beam search (4) with and without the
-    trigram repetition block, and a retrieval baseline (the next sentence of the training sentence that
+    bigram repetition block, and a retrieval baseline (the next sentence of the training sentence that
     shares the most tokens). Perplexity of the reference next sentences: the pretrained LM's over its own
     30k vocabulary, the Seq2Seq's over its own (smaller) one with copying; each counts ``</s>``."""
-    from pipeline.evaluation.generation import BEAM4, decode_all, score_outputs
+    from pipeline.evaluation.generation import BEAM4, BEAM4_BLOCKED, decode_all, score_outputs
     from pipeline.evaluation.retrieval import KeywordRetriever
-    from pipeline.models.generator import Decoding, load_generator
+    from pipeline.models.generator import load_generator
     from pipeline.training.generation import seq2seq_dev_scores
     from pipeline.training.generation_tasks import task_pairs
 
     pairs = task_pairs("continuation", "test")[:limit]
-    blocked = Decoding(method="beam", beam_size=4, no_repeat_ngram=3)
     rows: dict = {}
     outputs: dict = {}
     lm = load_generator(pretrained_generator, vectors_table(ginza_vocab()))
@@ -89,7 +88,7 @@ def compare_continuation(pretrained_generator: str | Path, seq2seq: str | Path, 
         ("pretrained LM, fine-tuned", lm, sentence_pairs, lm_perplexity),
         ("Seq2Seq + attention + copy", seq, pairs, seq_perplexity),
     ):
-        for label, decoding in (("beam4", BEAM4), ("beam4, no repeated trigram", blocked)):
+        for label, decoding in (("beam4", BEAM4), ("beam4, no repeated bigram", BEAM4_BLOCKED)):
             generated, rate = decode_all(generator, inputs, decoding)
             system = f"{name} ({label})"
             rows[system] = {**score_outputs([g.tokens for g in generated], pairs), "perplexity": perplexity,
