@@ -105,22 +105,36 @@ def truncated_bptt_batches(
 
 
 @torch.no_grad()
+def summed_nll(
+    model: LSTMLanguageModel,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    theme: torch.Tensor | None = None,
+    carry_state: bool = True,
+) -> tuple[float, int]:
+    """(summed NLL, count) of the targets of ``batches`` ((B, L) input, (B, L) target), ``pad_id`` targets
+    left out: the one way an LSTM LM is scored (perplexity is ``exp(total / count)``).
+
+    With ``carry_state`` the state flows from one batch to the next (truncated-BPTT batches); otherwise
+    every batch starts from zeros (independent padded sentences). ``theme`` (B,) for a theme-conditioned
+    model. Call ``model.eval()`` first.
+    """
+    total, count, state = 0.0, 0, None
+    for inputs, targets in batches:
+        themes = None if theme is None else theme.expand(inputs.size(0))  # (B,)
+        log_probs, state = model(inputs, state if carry_state else None, themes)  # (B, L, V)
+        total += F.nll_loss(log_probs.transpose(1, 2), targets, ignore_index=model.pad_id, reduction="sum").item()
+        count += int((targets != model.pad_id).sum())
+    return total, count
+
+
 def perplexity(
     model: LSTMLanguageModel,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     theme: torch.Tensor | None = None,
     carry_state: bool = True,
 ) -> float:
-    """exp(mean NLL) of the targets of ``batches`` ((B, L) input, (B, L) target), ``pad_id`` targets left out.
-
-    With ``carry_state`` the state flows from one batch to the next (truncated-BPTT batches); otherwise
-    every batch starts from zeros (independent padded sentences). Call ``model.eval()`` first.
-    """
-    total, count, state = 0.0, 0, None
-    for inputs, targets in batches:
-        log_probs, state = model(inputs, state if carry_state else None, theme)  # (B, L, V)
-        total += F.nll_loss(log_probs.transpose(1, 2), targets, ignore_index=model.pad_id, reduction="sum").item()
-        count += int((targets != model.pad_id).sum())
+    """exp(mean NLL) of :func:`summed_nll`; ValueError when there is no target token."""
+    total, count = summed_nll(model, batches, theme, carry_state)
     if count == 0:
         raise ValueError("no target tokens to score")
     return math.exp(total / count)

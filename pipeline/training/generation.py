@@ -22,7 +22,7 @@ from pipeline.models.features import VectorLookup, vectors_table
 from pipeline.models.builders import LMOptions, Seq2SeqOptions, build_language_model, build_seq2seq
 from pipeline.models.vocabulary import EOS, Pair, Vocabulary
 from pipeline.corpus.labels import THEME_IDS
-from pipeline.nn.language_model import LSTMLanguageModel, detach_state, truncated_bptt_batches
+from pipeline.nn.language_model import LSTMLanguageModel, detach_state, summed_nll, truncated_bptt_batches
 from pipeline.nn.seq2seq import Seq2Seq
 from pipeline.training.loop import TrainResult, TrainSettings, length_bucketed_batches, run_epochs
 
@@ -150,21 +150,16 @@ def lm_chunks(streams: dict[int, list[int]], batch_size: int, bptt: int):
             yield theme, inputs, targets
 
 
-@torch.no_grad()
 def lm_nll(model: LSTMLanguageModel, streams: dict[int, list[int]], batch_size: int, bptt: int) -> tuple[float, int]:
-    """Summed NLL and token count of the streams' targets, state carried within each theme's stream;
-    in eval mode, leaving the model in the mode it was in."""
-    total, count, state, current = 0.0, 0, None, None
+    """Summed NLL and token count of the streams' targets (:func:`pipeline.nn.language_model.summed_nll`),
+    state carried within each theme's stream; in eval mode, leaving the model in the mode it was in."""
+    total, count = 0.0, 0
     with evaluation_mode(model):
-        for theme, inputs, targets in lm_chunks(streams, batch_size, bptt):
-            if theme != current:
-                state, current = None, theme
-            theme_ids = (
-                torch.full((inputs.size(0),), theme, dtype=torch.long) if model.theme_embed is not None else None
-            )  # (B,)
-            log_probs, state = model(inputs, state, theme_ids)  # (B, L, V)
-            total += F.nll_loss(log_probs.transpose(1, 2), targets, reduction="sum").item()
-            count += targets.numel()
+        for theme, stream in streams.items():
+            rows = max(1, min(batch_size, len(stream) // (2 * bptt)))
+            theme_ids = torch.tensor([theme]) if model.theme_embed is not None else None  # (1,), expanded per batch
+            nll, n = summed_nll(model, truncated_bptt_batches(stream, rows, bptt), theme_ids)
+            total, count = total + nll, count + n
     return total, count
 
 
