@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,17 +133,30 @@ class PipelineClassifier(Classifier):
     ):
         self.labels = list(labels)
         self.settings = settings
-        self.nlp = blank_japanese()
-        if vectors:  # spaCy's StaticVectors read the vectors of the Docs' vocab (see with_vectors)
-            self.nlp.vocab.vectors = ginza_vocab().vectors
-        self.nlp.add_pipe(factory, name=COMPONENT, config=config)
+        self._make = (factory, config, vectors)
+        self.nlp = self._pipeline()
         self.result: TrainResult | None = None
+        self.refit_result: TrainResult | None = None
+
+    def _pipeline(self):
+        factory, config, vectors = self._make
+        nlp = blank_japanese()
+        if vectors:
+            nlp.vocab.vectors = ginza_vocab().vectors
+        nlp.add_pipe(factory, name=COMPONENT, config=config)
+        return nlp
 
     def fit(self, docs: Sequence[Doc], gold: Sequence[str], dev_docs: Sequence[Doc], dev_gold) -> PipelineClassifier:
         """Train on (docs, gold), keeping the epoch with the best dev macro-F1."""
         train = make_examples(docs, gold, self.labels)
         dev = make_examples(dev_docs, dev_gold, self.labels)
+        if self.settings.dev_in_train:
+            train = train + dev
         self.result = train_component(self.nlp, COMPONENT, train, dev, self.settings, progress=False)
+        if self.settings.refit:  # a fresh network on train + dev for the chosen number of epochs
+            settings = replace(self.settings, max_epochs=self.result.best_epoch, keep="last", refit=False)
+            self.nlp = self._pipeline()
+            self.refit_result = train_component(self.nlp, COMPONENT, train + dev, dev, settings, progress=False)
         return self
 
     def predict_proba(self, docs: Sequence[Doc]) -> np.ndarray:
@@ -154,7 +167,11 @@ class PipelineClassifier(Classifier):
 
     def details(self) -> dict:
         """The epoch kept (best dev macro-F1) and the number of epochs run."""
-        return {"best_epoch": self.result.best_epoch, "epochs": len(self.result.history)}
+        details = {"best_epoch": self.result.best_epoch, "epochs": len(self.result.history),
+                   "dev_history": " ".join(f"{h['dev']:.3f}" for h in self.result.history)}
+        if self.refit_result is not None:
+            details["refit_epochs"] = len(self.refit_result.history)
+        return details
 
 
 def build_model(name: str, labels: Sequence[str], compared: ComparedModels | None = None) -> Classifier:
