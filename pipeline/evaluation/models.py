@@ -152,12 +152,24 @@ class PipelineClassifier(Classifier):
         dev = make_examples(dev_docs, dev_gold, self.labels)
         if self.settings.dev_in_train:
             train = train + dev
+        self._weigh_classes(list(gold) + (list(dev_gold) if self.settings.dev_in_train else []))
         self.result = train_component(self.nlp, COMPONENT, train, dev, self.settings, progress=False)
         if self.settings.refit:  # a fresh network on train + dev for the chosen number of epochs
             settings = replace(self.settings, max_epochs=self.result.best_epoch, keep="last", refit=False)
             self.nlp = self._pipeline()
+            self._weigh_classes(list(gold) + list(dev_gold))
             self.refit_result = train_component(self.nlp, COMPONENT, train + dev, dev, settings, progress=False)
         return self
+
+    def _weigh_classes(self, gold: Sequence[str]) -> None:
+        """Per-label loss weights (n / (K n_label)) ** class_balance, scaled to a mean of 1 over ``gold``."""
+        alpha = self.settings.class_balance
+        if alpha <= 0:
+            return
+        counts = {label: max(1, sum(g == label for g in gold)) for label in self.labels}
+        weight = {label: (len(gold) / (len(self.labels) * n)) ** alpha for label, n in counts.items()}
+        mean = sum(weight[g] for g in gold) / len(gold)
+        self.nlp.get_pipe(COMPONENT).class_weight = {label: w / mean for label, w in weight.items()}
 
     def predict_proba(self, docs: Sequence[Doc]) -> np.ndarray:
         """``doc.cats`` of copies of the Docs (the shared Docs stay unannotated): (n_docs, n_labels)."""

@@ -34,6 +34,7 @@ class TrainSettings:
     metric: str = "macro_f"  # the dev score that selects the best epoch: {component}_{metric} (classifier_scores)
     keep: str = "best"  # best: the best dev epoch, early stopping by patience; last: all max_epochs, the last kept
     refit: bool = False  # (knbc evaluate) after selecting the epoch on dev, retrain afresh on train + dev for that many epochs
+    class_balance: float = 0.0  # (knbc evaluate, knbc_textcat) weight each example by (n / (K n_label)) ** this, mean 1
     dev_in_train: bool = False  # (knbc evaluate) train on train + dev from the start (with keep = "last": no selection)
 
     def __post_init__(self):
