@@ -86,6 +86,7 @@ def test_same_seed_same_model():
 
 @pytest.mark.parametrize("cell,bidirectional,pooling", [
     ("rnn", False, "last"), ("gru", True, "mean"), ("lstm", True, "max"), ("lstm", False, "attention"),
+    ("lstm", True, "concat"),
 ])
 def test_every_variant_learns(cell, bidirectional, pooling):
     model = {**TINY, "cell": cell, "bidirectional": bidirectional, "pooling": pooling}
@@ -330,3 +331,14 @@ def test_the_classifier_reads_the_pipelines_vectors_and_does_not_save_them(train
     # Docs from a vocab without vectors are refused, not featurized as all "no vector"
     with pytest.raises(ValueError, match="no vectors"):
         nlp.get_pipe("theme").predict([spacy.blank("ja")("京都")])
+
+
+def test_concat_pooling_is_last_max_mean():
+    import torch
+    from pipeline.nn.encoders import Pooling
+    states = torch.tensor([[[1.0, -1.0], [3.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]])  # (2, 3, 2)
+    mask = torch.tensor([[True, True, False], [False, False, False]])
+    final = torch.tensor([[3.0, 0.0], [0.0, 0.0]])
+    pooled, _ = Pooling("concat", 2)(states, final, mask)
+    assert Pooling("concat", 2).output_dim == 6
+    assert pooled.tolist() == [[3.0, 0.0, 3.0, 0.0, 2.0, -0.5], [0.0] * 6]

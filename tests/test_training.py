@@ -174,3 +174,19 @@ def test_assemble_takes_a_language_model_and_refuses_two_generators_of_one_task(
     result = runner.invoke(app, ["assemble", *twice, "--out", str(tmp_path / "twice")])
     assert result.exit_code == 2 and "'generator_keywords'" in result.output and "one generator per task" in result.output
     assert not (tmp_path / "twice").exists()
+
+
+def test_keep_last_runs_every_epoch_and_keeps_the_last():
+    from pipeline.training.loop import TrainSettings, run_epochs
+    dev = iter([0.5, 0.4, 0.3, 0.2])  # getting worse: keep=best would stop after patience 1 and keep epoch 1
+    state = {"epoch": 0}
+
+    def train_epoch(epoch):
+        state["epoch"] = epoch
+        return 0.0
+
+    kept = {}
+    result = run_epochs("score", TrainSettings(max_epochs=4, patience=1, keep="last"), train_epoch,
+                        evaluate=lambda: {"score": next(dev)}, snapshot=lambda: state["epoch"],
+                        restore=lambda epoch: kept.update(epoch=epoch), progress=False)
+    assert (result.best_epoch, len(result.history), kept["epoch"]) == (4, 4, 4)

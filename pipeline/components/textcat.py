@@ -100,6 +100,19 @@ class RecurrentTextCategorizer(TextCategorizer):
                 scores[group] = self.model.ops.to_numpy(self.model.predict([docs[i] for i in group]))
         return scores
 
+    def get_loss(self, examples: Iterable[Example], scores):
+        """spaCy's loss, each example's gradient scaled by the weight of its gold label when the
+        component has ``class_weight`` ({label: weight}; an experiment of knbc evaluate)."""
+        loss, d_scores = super().get_loss(examples, scores)
+        class_weight = getattr(self, "class_weight", None)
+        if not class_weight:
+            return loss, d_scores
+        truths, _ = self._examples_to_truth(examples)
+        weights = numpy.asarray([class_weight.get(label, 1.0) for label in self.labels], dtype="f")
+        rows = self.model.ops.asarray(numpy.asarray(truths) @ weights)  # (B,) the gold label's weight
+        d_scores = d_scores * rows[:, None]
+        return float((d_scores ** 2).mean()), d_scores
+
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
         """Scores over this component's labels, keyed by its name (e.g. ``theme_macro_f``)."""
         return self.scorer(examples, name=self.name, labels=self.labels, **kwargs)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,18 +133,43 @@ class PipelineClassifier(Classifier):
     ):
         self.labels = list(labels)
         self.settings = settings
-        self.nlp = blank_japanese()
-        if vectors:  # spaCy's StaticVectors read the vectors of the Docs' vocab (see with_vectors)
-            self.nlp.vocab.vectors = ginza_vocab().vectors
-        self.nlp.add_pipe(factory, name=COMPONENT, config=config)
+        self._make = (factory, config, vectors)
+        self.nlp = self._pipeline()
         self.result: TrainResult | None = None
+        self.refit_result: TrainResult | None = None
+
+    def _pipeline(self):
+        factory, config, vectors = self._make
+        nlp = blank_japanese()
+        if vectors:
+            nlp.vocab.vectors = ginza_vocab().vectors
+        nlp.add_pipe(factory, name=COMPONENT, config=config)
+        return nlp
 
     def fit(self, docs: Sequence[Doc], gold: Sequence[str], dev_docs: Sequence[Doc], dev_gold) -> PipelineClassifier:
         """Train on (docs, gold), keeping the epoch with the best dev macro-F1."""
         train = make_examples(docs, gold, self.labels)
         dev = make_examples(dev_docs, dev_gold, self.labels)
+        if self.settings.dev_in_train:
+            train = train + dev
+        self._weigh_classes(list(gold) + (list(dev_gold) if self.settings.dev_in_train else []))
         self.result = train_component(self.nlp, COMPONENT, train, dev, self.settings, progress=False)
+        if self.settings.refit:  # a fresh network on train + dev for the chosen number of epochs
+            settings = replace(self.settings, max_epochs=self.result.best_epoch, keep="last", refit=False)
+            self.nlp = self._pipeline()
+            self._weigh_classes(list(gold) + list(dev_gold))
+            self.refit_result = train_component(self.nlp, COMPONENT, train + dev, dev, settings, progress=False)
         return self
+
+    def _weigh_classes(self, gold: Sequence[str]) -> None:
+        """Per-label loss weights (n / (K n_label)) ** class_balance, scaled to a mean of 1 over ``gold``."""
+        alpha = self.settings.class_balance
+        if alpha <= 0:
+            return
+        counts = {label: max(1, sum(g == label for g in gold)) for label in self.labels}
+        weight = {label: (len(gold) / (len(self.labels) * n)) ** alpha for label, n in counts.items()}
+        mean = sum(weight[g] for g in gold) / len(gold)
+        self.nlp.get_pipe(COMPONENT).class_weight = {label: w / mean for label, w in weight.items()}
 
     def predict_proba(self, docs: Sequence[Doc]) -> np.ndarray:
         """``doc.cats`` of copies of the Docs (the shared Docs stay unannotated): (n_docs, n_labels)."""
@@ -154,7 +179,11 @@ class PipelineClassifier(Classifier):
 
     def details(self) -> dict:
         """The epoch kept (best dev macro-F1) and the number of epochs run."""
-        return {"best_epoch": self.result.best_epoch, "epochs": len(self.result.history)}
+        details = {"best_epoch": self.result.best_epoch, "epochs": len(self.result.history),
+                   "dev_history": " ".join(f"{h['dev']:.3f}" for h in self.result.history)}
+        if self.refit_result is not None:
+            details["refit_epochs"] = len(self.refit_result.history)
+        return details
 
 
 def build_model(name: str, labels: Sequence[str], compared: ComparedModels | None = None) -> Classifier:

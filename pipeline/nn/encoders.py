@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
-POOLINGS = ("last", "mean", "max", "attention")
+POOLINGS = ("last", "mean", "max", "attention", "concat")  # concat: [last; max; mean], 3x wide
 
 
 class RecurrentEncoder(nn.Module):
@@ -84,6 +84,7 @@ class Pooling(nn.Module):
             raise ValueError(f"unknown pooling {kind!r}; expected one of {list(POOLINGS)}")
         self.kind = kind
         self.attention = AttentionPooling(dim, attention_dim) if kind == "attention" else None
+        self.output_dim = dim * (3 if kind == "concat" else 1)
 
     def forward(
         self, states: torch.Tensor, final: torch.Tensor, mask: torch.Tensor
@@ -97,8 +98,12 @@ class Pooling(nn.Module):
         if self.kind == "attention":
             return self.attention(states, mask)
         present = mask.unsqueeze(-1)  # (B, T, 1)
+        counts = mask.sum(dim=1, keepdim=True).clamp(min=1).to(states.dtype)  # (B, 1)
+        mean = (states * present).sum(dim=1) / counts  # (B, H)
         if self.kind == "mean":
-            counts = mask.sum(dim=1, keepdim=True).clamp(min=1).to(states.dtype)  # (B, 1)
-            return (states * present).sum(dim=1) / counts, None
+            return mean, None
         pooled = states.masked_fill(~present, float("-inf")).max(dim=1).values  # (B, H)
-        return pooled.masked_fill(~mask.any(dim=1, keepdim=True), 0.0), None
+        pooled = pooled.masked_fill(~mask.any(dim=1, keepdim=True), 0.0)
+        if self.kind == "concat":
+            return torch.cat([final, pooled, mean], dim=-1), None  # (B, 3H)
+        return pooled, None

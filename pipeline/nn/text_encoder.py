@@ -44,7 +44,7 @@ class RecurrentTextEncoder(nn.Module):
         self.pool = Pooling(pooling, self.encoder.output_dim)
         self.ngrams = HashedNgramBag(n_tokens, ngram_dim) if ngram_dim > 0 else None
         self.dropout = nn.Dropout(dropout)
-        self.output_dim = self.encoder.output_dim + max(ngram_dim, 0)
+        self.output_dim = self.pool.output_dim + max(ngram_dim, 0)
         self.last_attention: torch.Tensor | None = None
 
     def reset_parameters(self) -> None:

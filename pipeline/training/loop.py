@@ -32,10 +32,16 @@ class TrainSettings:
     L2: float = 1e-6
     seed: int = 0
     metric: str = "macro_f"  # the dev score that selects the best epoch: {component}_{metric} (classifier_scores)
+    keep: str = "best"  # best: the best dev epoch, early stopping by patience; last: all max_epochs, the last kept
+    refit: bool = False  # (knbc evaluate) after selecting the epoch on dev, retrain afresh on train + dev for that many epochs
+    class_balance: float = 0.0  # (knbc evaluate, knbc_textcat) weight each example by (n / (K n_label)) ** this, mean 1
+    dev_in_train: bool = False  # (knbc evaluate) train on train + dev from the start (with keep = "last": no selection)
 
     def __post_init__(self):
         if self.max_epochs < 1 or self.batch_size < 1 or self.patience < 0:
             raise ValueError(f"max_epochs and batch_size must be >= 1 and patience >= 0: {self}")
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"keep must be 'best' or 'last', not {self.keep!r}")
 
 
 @dataclass
@@ -129,7 +135,10 @@ def run_epochs(
                 log.flush()
             if progress:
                 tqdm.write(f"epoch {epoch}: loss {loss:.4f}, dev {key} {score:.4f}")
-            if best is None or score > best[0]:
+            if settings.keep == "last":
+                if epoch == settings.max_epochs:
+                    best = (score, epoch, snapshot(), scores)
+            elif best is None or score > best[0]:
                 best = (score, epoch, snapshot(), scores)
             elif epoch - best[1] >= settings.patience:
                 break
