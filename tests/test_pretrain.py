@@ -141,3 +141,12 @@ def test_a_fine_tuned_lm_saves_as_a_continuation_generator_and_loads_back(tmp_pa
     assert loaded.target_nll(source, ["清水寺", "は", "混ん", "で", "い", "た", "。"]) == pytest.approx((nll, count), rel=1e-2)
     with pytest.raises(GeneratorFolderError, match="static vectors"):
         load_generator(tmp_path / "generator")
+    from pipeline.training.train import assemble
+    import spacy
+
+    assemble([tmp_path / "generator"], tmp_path / "pipeline")  # a pipeline with it, as knbc assemble makes
+    doc = spacy.load(tmp_path / "pipeline", config={"components.generator_continuation.no_repeat_ngram": 0,
+                                                    "components.generator_continuation.method": "greedy",
+                                                    "components.generator_continuation.max_length": 10})(
+        "京都の紅葉がきれいでした。")
+    assert doc._.generated == before.text

@@ -193,7 +193,7 @@ def assemble(model_dirs: Sequence[str | Path], out: str | Path, link: bool = Fal
     component folder of ``out`` is a relative symlink to the folder it came from (``spacy.load`` and
     ``spacy package`` follow it), so a repository keeps one copy of each model.
     """
-    from pipeline.ginza import blank_japanese, use_ginza_vectors
+    from pipeline.ginza import blank_japanese, ginza_vectors_tensor, use_ginza_vectors
     from pipeline.loading import check_model_dir
     from pipeline.models.generator import load_generator
 
@@ -203,7 +203,7 @@ def assemble(model_dirs: Sequence[str | Path], out: str | Path, link: bool = Fal
     origins: dict[str, str] = {}  # component name -> the model folder named on the command line
     for model_dir in model_dirs:
         if (Path(model_dir) / "generator.json").is_file():
-            generator = load_generator(model_dir)
+            generator = load_generator(model_dir, ginza_vectors_tensor)
             name = f"generator_{getattr(generator, 'task', 'lm')}"  # a language model has no task
             if name in nlp.pipe_names:
                 raise DataError(f"{model_dir}: a generator named {name!r} (from {origins[name]}) is already in "
