@@ -34,10 +34,9 @@ def compare_language_models(pretrained: str | Path, out: str | Path | None = Non
     """Test perplexity on the KNBC test articles over the pretrained model's vocabulary, for: the pretrained
     LM as it is, fine-tuned on the KNBC training articles, the same network trained on them alone, and
     Kneser–Ney 3-gram on the same vocabulary. Writes ``results.json`` to ``out`` when given."""
-    _, vocab, options = load_bilm(pretrained, vectors_table(ginza_vocab()))
+    model, vocab, options = load_bilm(pretrained, vectors_table(ginza_vocab()))
     streams = knbc_streams(vocab)
     results: dict = {"vocabulary": len(vocab), "pretrained": str(pretrained), "settings": asdict(settings)}
-    model, _, _ = load_bilm(pretrained, vectors_table(ginza_vocab()))
     results["pretrained, not fine-tuned"] = {"test": stream_perplexity(model, streams["test"], settings.bptt)}
     for name, init in (("pretrained + fine-tuned on KNBC", pretrained), ("KNBC only (same network)", None)):
         start = time.time()

@@ -123,9 +123,8 @@ def rows_by_id(streams: Streams, vocab_size: int) -> torch.Tensor:
     """(V,): each id's most frequent static vector row in ``streams`` (-1 where it never had one), so that
     generating an id can feed its vector back in."""
     seen = streams.rows >= 0
-    pairs = streams.ids[seen] * (int(streams.rows.max(initial=0)) + 1) + streams.rows[seen]
-    values, counts = np.unique(pairs, return_counts=True)
-    width = int(streams.rows.max(initial=0)) + 1
+    width = int(streams.rows.max(initial=0)) + 1  # (id, row) pairs coded as id * width + row
+    values, counts = np.unique(streams.ids[seen] * width + streams.rows[seen], return_counts=True)
     best = np.full(vocab_size, -1, dtype=np.int64)
     best_count = np.zeros(vocab_size, dtype=np.int64)
     for value, count in zip(values.tolist(), counts.tolist()):
