@@ -23,9 +23,8 @@ from pipeline.training.lm_finetune import (
     knbc_sentences,
     knbc_streams,
     mean_perplexity,
-    stream_perplexity,
 )
-from pipeline.training.pretrain import tokenize
+from pipeline.training.pretrain import stream_perplexity, tokenize
 
 
 def compare_language_models(pretrained: str | Path, out: str | Path | None = None,

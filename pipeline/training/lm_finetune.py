@@ -25,7 +25,7 @@ from pipeline.models.features import vectors_table
 from pipeline.models.pretrained_lm import BiLMOptions, build_bilm, load_bilm
 from pipeline.models.vocabulary import Vocabulary
 from pipeline.nn.bilm import DIRECTIONS
-from pipeline.training.pretrain import Streams, direction_grids, make_streams, tokenize
+from pipeline.training.pretrain import Streams, direction_grids, make_streams, stream_perplexity, tokenize
 
 
 @dataclass
@@ -50,24 +50,6 @@ def knbc_sentences(split: str) -> list[str]:
 def knbc_streams(vocab: Vocabulary) -> dict[str, Streams]:
     """split -> the KNBC streams of that split over ``vocab`` (tokenized with GiNZA's tokenizer)."""
     return {split: make_streams(*tokenize(knbc_sentences(split)), vocab) for split in ("train", "dev", "test")}
-
-
-@torch.no_grad()
-def stream_perplexity(model, streams: Streams, bptt: int = 35, batch_size: int = 4) -> dict[str, dict]:
-    """direction -> {"perplexity", "tokens"} over the whole stream, state carried, in eval mode; every
-    token of the vocabulary counts, ``<unk>`` included (predicted like any other word)."""
-    was_training = model.training
-    model.eval()
-    scores = {}
-    for direction, (ids, rows) in direction_grids(streams, batch_size).items():
-        total, count, state = 0.0, 0, None
-        for i in range(0, ids.size(1) - 1, bptt):
-            n = min(bptt, ids.size(1) - 1 - i)
-            loss, k, state = model.loss(direction, rows[:, i:i + n], ids[:, i:i + n], ids[:, i + 1:i + 1 + n], state)
-            total, count = total + loss.item(), count + k
-        scores[direction] = {"perplexity": math.exp(total / max(count, 1)), "tokens": count}
-    model.train(was_training)
-    return scores
 
 
 def mean_perplexity(scores: dict[str, dict]) -> float:

@@ -155,21 +155,27 @@ def _detach(state):
 
 
 @torch.no_grad()
-def dev_perplexity(model, streams: Streams, bptt: int, max_tokens: int) -> dict[str, float]:
-    """Perplexity of each direction on the (first ``max_tokens`` of the) dev streams, in eval mode."""
+def stream_perplexity(model, streams: Streams, bptt: int = 35, batch_size: int = 4) -> dict[str, dict]:
+    """direction -> {"perplexity", "tokens"} over the whole stream, state carried, in eval mode (leaving
+    the model in the mode it was in); every id counts, ``<unk>`` included (predicted like any other word)."""
     was_training = model.training
     model.eval()
-    cut = Streams(streams.ids[:max_tokens], streams.rows[:max_tokens])
     scores = {}
-    for direction, (ids, rows) in direction_grids(cut, 4).items():
+    for direction, (ids, rows) in direction_grids(streams, batch_size).items():
         total, count, state = 0.0, 0, None
         for i in range(0, ids.size(1) - 1, bptt):
             n = min(bptt, ids.size(1) - 1 - i)
             loss, k, state = model.loss(direction, rows[:, i:i + n], ids[:, i:i + n], ids[:, i + 1:i + 1 + n], state)
             total, count = total + loss.item(), count + k
-        scores[direction] = math.exp(total / max(count, 1))
+        scores[direction] = {"perplexity": math.exp(total / max(count, 1)), "tokens": count}
     model.train(was_training)
     return scores
+
+
+def dev_perplexity(model, streams: Streams, bptt: int, max_tokens: int) -> dict[str, float]:
+    """Perplexity of each direction on the first ``max_tokens`` of the dev streams."""
+    cut = Streams(streams.ids[:max_tokens], streams.rows[:max_tokens])
+    return {direction: score["perplexity"] for direction, score in stream_perplexity(model, cut, bptt).items()}
 
 
 def _resumable(settings: dict) -> dict:
