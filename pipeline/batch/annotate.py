@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 SCORE_DIGITS = 6
+POST_FACTORY = "knbc_post_classifier"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class AnnotateOptions:
     generate: bool = False
     batch_size: int = 64
     torch_threads: int = 1
+    documents: bool = False  # each record is a post: the pipeline's knbc_post_classifier labels it and its sentences
+    sentences: bool = False  # with documents: also one row per sentence
 
 
 _LOADED: dict[AnnotateOptions, tuple] = {}
@@ -43,6 +46,9 @@ def loaded_pipeline(options: AnnotateOptions):
 
         torch.set_num_threads(options.torch_threads)  # explicitly, in every process that runs chunks
         nlp = load(options.model, torch_threads=options.torch_threads)  # load() would set its own default
+        if options.documents:
+            _LOADED[options] = _documents_pipeline(nlp)
+            return _LOADED[options]
         classifiers = {name: tuple(nlp.get_pipe(name).labels) for name in classifier_names(nlp)
                        if options.classifiers is None or name in options.classifiers}
         generators = generator_names(nlp)
@@ -51,6 +57,23 @@ def loaded_pipeline(options: AnnotateOptions):
         nlp.select_pipes(enable=enabled)
         _LOADED[options] = (nlp, classifiers, generator)
     return _LOADED[options]
+
+
+def _documents_pipeline(nlp):
+    """``(nlp, {post classifier name: its themes}, None)``: the components before the post classifier that
+    are neither classifiers nor generators (e.g. a sentence splitter) and the post classifier run."""
+    from pipeline.loading import GENERATOR_FACTORY, is_classifier_factory
+
+    post = next(name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == POST_FACTORY)
+    enabled = []
+    for name in nlp.pipe_names:
+        factory = nlp.get_pipe_meta(name).factory
+        if name == post:
+            break
+        if not is_classifier_factory(factory) and factory != GENERATOR_FACTORY:
+            enabled.append(name)
+    nlp.select_pipes(enable=[*enabled, post])
+    return nlp, {post: tuple(nlp.get_pipe(post).labels)}, None
 
 
 def forget_pipelines() -> None:
@@ -74,6 +97,11 @@ def check_options(options: AnnotateOptions) -> None:
         missing = sorted(set(options.classifiers) - set(classifiers))
         if missing:
             raise ModelError(f"{options.model} has no classifier(s) {missing}; it has {classifiers}")
+    if options.documents and POST_FACTORY not in factories.values():
+        raise ModelError(f"{options.model} has no {POST_FACTORY} component, which --documents needs; use a pipeline "
+                         "with one (e.g. models/posts)")
+    if options.sentences and not options.documents:
+        raise ModelError("--sentences writes the sentences of posts: it needs --documents")
     if options.generate and GENERATOR_FACTORY not in factories.values():
         raise ModelError(f"{options.model} has no generator component; leave out --generate or use a pipeline "
                          "with one (e.g. models/knbc)")
@@ -82,6 +110,8 @@ def check_options(options: AnnotateOptions) -> None:
 def annotate_chunk(options: AnnotateOptions, texts: list[str]) -> list[dict]:
     """One result per text: ``{"ok": {...columns}}`` or ``{"error": reason}``."""
     nlp, classifiers, generator = loaded_pipeline(options)
+    if options.documents:
+        return _annotate_posts(nlp, texts, classifiers, options)
     try:
         docs = nlp.pipe(texts, batch_size=options.batch_size)
         return [{"ok": _columns(doc, classifiers, generator, options)} for doc in docs]
@@ -112,3 +142,58 @@ def _columns(doc, classifiers: dict, generator, options: AnnotateOptions) -> dic
     if generator:
         columns["generated"] = doc._.generated
     return columns
+
+
+def _annotate_posts(nlp, texts: list[str], classifiers: dict, options: AnnotateOptions) -> list[dict]:
+    """``--documents``: each text is a post. Its sentences come from a sentence splitter in the pipeline,
+    else from the simple rule of :func:`pipeline.models.posts.simple_sentence_starts` (after 。！？!? and
+    line breaks); a post that fails becomes one error, the others go on."""
+    (post,) = classifiers
+    try:
+        return [_post_columns(doc, post, classifiers[post], options) for doc in _post_docs(nlp, post, texts, options)]
+    except Exception:  # noqa: BLE001 - find the documents that fail, one by one
+        results = []
+        for text in texts:
+            try:
+                results.append(_post_columns(next(_post_docs(nlp, post, [text], options)), post, classifiers[post], options))
+            except Exception as err:  # noqa: BLE001 - reported in the errors file, the run goes on
+                results.append({"error": f"the pipeline failed on this document: {type(err).__name__}: {err}"})
+        return results
+
+
+def _post_docs(nlp, post: str, texts: list[str], options: AnnotateOptions):
+    from pipeline.models.posts import simple_sentence_starts
+
+    with nlp.select_pipes(disable=[post]):
+        docs = (simple_sentence_starts(doc) for doc in nlp.pipe(texts, batch_size=options.batch_size))
+        yield from nlp.get_pipe(post).pipe(docs, batch_size=options.batch_size)
+
+
+def _post_columns(doc, post: str, labels: tuple, options: AnnotateOptions) -> dict:
+    sentences = doc._.post_sentences
+    columns: dict = {"level": "post", "n_tokens": len(doc), "n_sentences": len(sentences)}
+    best = max(labels, key=lambda label: doc.cats[label])
+    columns["theme"] = best
+    columns["theme_score"] = round(doc.cats[best], SCORE_DIGITS)
+    for label in labels:
+        columns[f"score_{label}"] = round(doc.cats[label], SCORE_DIGITS)
+    if options.tokens:
+        columns["tokens"] = [t.text for t in doc]
+        columns["lemmas"] = [t.lemma_ for t in doc]
+        columns["pos"] = [t.pos_ for t in doc]
+    result: dict = {"ok": columns}
+    if options.sentences:
+        rows = []
+        for index, span in enumerate(sentences):
+            cats = span._.cats
+            themes = {label: cats[label] for label in labels}
+            sentiments = {label: p for label, p in cats.items() if label not in themes}
+            theme = max(themes, key=themes.get)
+            sentiment = max(sentiments, key=sentiments.get)
+            rows.append({"level": "sentence", "sentence_index": index, "text": span.text, "start_char": span.start_char,
+                         "end_char": span.end_char, "n_tokens": len(span), "theme": theme,
+                         "theme_score": round(themes[theme], SCORE_DIGITS), "sentiment": sentiment,
+                         "sentiment_score": round(sentiments[sentiment], SCORE_DIGITS),
+                         "attention": round(span._.attention, SCORE_DIGITS)})
+        result["sentences"] = rows
+    return result

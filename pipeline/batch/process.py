@@ -177,6 +177,7 @@ def _merge(chunk: list[Record | Failure], results: list[dict]) -> tuple[list[dic
         for key, value in entry.fields.items():
             row[key if key not in row else f"input_{key}"] = value
         rows.append(row)
+        rows.extend({"doc_id": entry.doc_id, **sentence} for sentence in result.get("sentences", ()))  # --sentences
     return rows, failures
 
 

@@ -27,6 +27,10 @@ def process_command(
     classifiers: Optional[str] = typer.Option(None, help="Comma-separated classifiers to run (default: all)."),
     tokens: bool = typer.Option(False, "--tokens", help="Also write tokens, lemmas and POS tags."),
     generate: bool = typer.Option(False, "--generate", help="Also run the pipeline's generator (generated text)."),
+    documents: bool = typer.Option(False, "--documents", help="Each record is a post: one row per post from the "
+                                   "pipeline's knbc_post_classifier (e.g. models/posts): its theme and scores."),
+    sentences: bool = typer.Option(False, "--sentences", help="With --documents: also one row per sentence (level "
+                                   "'sentence': index, text, offsets, theme, sentiment, attention)."),
     engine: str = typer.Option("local", help="local (processes on this machine) | dask (a Dask cluster)."),
     n_process: int = typer.Option(1, "--n-process", help="Local worker processes (or local Dask workers); 0: one per core."),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 "
@@ -45,7 +49,7 @@ def process_command(
 
     options = AnnotateOptions(
         model=str(model or DEFAULT_PIPELINE), tokens=tokens, generate=generate, batch_size=batch_size,
-        torch_threads=torch_threads,
+        torch_threads=torch_threads, documents=documents, sentences=sentences,
         classifiers=tuple(name for name in classifiers.split(",") if name) if classifiers is not None else None,
     )
     spec = InputSpec(text_field=text_field, paragraphs=paragraphs, input_format=input_format)

@@ -52,6 +52,37 @@ def train_command(
     typer.echo(f"saved {out} (metrics.json, train_log.jsonl)")
 
 
+@app.command("train-posts")
+def train_posts_command(
+    config: Path = typer.Argument(..., help="The post classifier's config (models/configs/posts.cfg): the network "
+                                  "([components.*.model]) and [training] settings."),
+    out: Path = typer.Option(..., "--out", help="Folder to save the trained pipeline and metrics.json in."),
+    train: Optional[Path] = typer.Option(None, "--train", help="Your training posts: .jsonl, one {\"text\", \"label\"} "
+                                         "whole post a line (default: the KNBC articles of the shipped split)."),
+    dev: Optional[Path] = typer.Option(None, "--dev", help="Your dev posts (early stopping), same format."),
+    test: Optional[Path] = typer.Option(None, "--test", help="Your test posts, scored once after training."),
+    settings: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    quiet: bool = typer.Option(False, "--quiet", help="No per-epoch lines."),
+) -> None:
+    """Train the hierarchical post classifier (knbc_post_classifier) on the KNBC articles of the shipped split
+    (gold sentences) or on your JSONL of whole posts, with early stopping on dev; save it as a pipeline."""
+    import torch
+
+    from pipeline.training.posts import train_posts_from_config
+    from pipeline.training.settings import parse_overrides
+
+    torch.set_num_threads(1)
+    with user_errors(OSError):
+        result, metrics = train_posts_from_config(config, out, parse_overrides(settings or []), train=train, dev=dev,
+                                                  test=test, progress=not quiet)
+    dev_post = metrics["dev"]["post"]["accuracy"]
+    typer.echo(f"best epoch {result.best_epoch}: dev post accuracy {dev_post:.4f} ({result.seconds:.0f} s)")
+    if metrics["test"]:
+        typer.echo(f"test post accuracy {metrics['test']['post']['accuracy']:.4f}, sentence theme macro-F1 "
+                   f"{metrics['test']['sentence_theme']['macro_f1']:.4f}")
+    typer.echo(f"saved {out} (metrics.json, train_log.jsonl)")
+
+
 @app.command("assemble")
 def assemble_command(
     models: list[Path] = typer.Argument(..., help="Trained pipelines and generator folders to combine."),

@@ -38,13 +38,13 @@ from pipeline.corpus.labels import SENTIMENT_LABELS, THEME_LABELS
 from pipeline.corpus.splits import load_splits
 from pipeline.evaluation.baselines import MeanVectorLogisticRegression, TfidfLogisticRegression
 from pipeline.evaluation.protocols import protocol_runs
+from pipeline.models.posts import simple_sentence_starts
 from pipeline.resources import shipped_path
 from pipeline.training.metrics import classification_scores
 from pipeline.training.posts import (
     knbc_post_examples,
     post_settings,
     predict_posts,
-    simple_sentence_starts,
     train_post_classifier,
 )
 from pipeline.training.settings import read_config

@@ -22,6 +22,7 @@ from pipeline.errors import ModelError
 from pipeline.models.features import NO_VECTOR, PAD_ID, DocFeatures
 from pipeline.nn.hierarchical import HierarchicalAttentionNetwork
 
+SENTENCE_END = tuple("。！？!?")
 OPTIONS_FILE = "post_model.json"
 WEIGHTS_FILE = "post_model.pt"
 
@@ -79,6 +80,21 @@ def post_sentences(doc: Doc) -> list[Span]:
     if doc.has_annotation("SENT_START"):
         return list(doc.sents)
     return [doc[:]]
+
+
+def simple_sentence_starts(doc: Doc) -> Doc:
+    """Sentence starts after a token ending in 。！？!? (a run of them stays together) and after a line
+    break; what user posts get when the pipeline has no sentence splitter. Returns ``doc``."""
+    if not len(doc) or doc.has_annotation("SENT_START"):
+        return doc
+    starts = [True] + [False] * (len(doc) - 1)
+    for i in range(1, len(doc)):
+        previous, token = doc[i - 1], doc[i]
+        ended = previous.text.endswith(SENTENCE_END) or "\n" in previous.text or "\n" in previous.whitespace_
+        starts[i] = ended and not token.text.startswith(SENTENCE_END) and not token.is_space
+    for token, start in zip(doc, starts):
+        token.is_sent_start = start
+    return doc
 
 
 @dataclass

@@ -115,3 +115,17 @@ def plot_attention(source: list[str], target: list[str], weights: list[list[floa
     ax.set_ylabel("generated")
     ax.set_title(textwrap.fill(title, 24), fontsize=9)
     return _save(plt, fig, path)
+
+
+def plot_sentence_attention(sentences: Sequence[str], weights: Sequence[float], path: str | Path, title: str,
+                            width: int = 28) -> Path:
+    """Horizontal bars: the attention weight of each sentence of a post (top to bottom), its text as label."""
+    plt = japanese_plots()
+    labels = [f"{i + 1}. {s[:width]}{'…' if len(s) > width else ''}" for i, s in enumerate(sentences)]
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.35 * len(sentences) + 1.2)))
+    ax.barh(range(len(weights)), weights, color="#4878a8")
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("sentence attention (sums to 1 over the post)")
+    ax.set_title(textwrap.fill(title, 60), fontsize=9)
+    return _save(plt, fig, path)

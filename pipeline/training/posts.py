@@ -28,12 +28,11 @@ from spacy.tokens import Doc
 from pipeline.corpus.labels import SENTIMENT_LABELS, THEME_LABELS
 from pipeline.corpus.records import SentenceRecord
 from pipeline.errors import DataError, UsageError
-from pipeline.models.posts import PostFeatures, pad_posts
+from pipeline.models.posts import PostFeatures, pad_posts, simple_sentence_starts
 from pipeline.training.metrics import classification_scores
 from pipeline.training.settings import checked_dataclass, has_key, lookup, provenance, read_config
 
 IGNORE = -100  # a sentence label not to learn from (user posts have no sentiment)
-SENTENCE_END = tuple("。！？!?")
 
 
 @dataclass
@@ -69,21 +68,6 @@ class PostTrainSettings:
 
 
 POST_KEYS = {f.name: f"training.{f.name}" for f in PostTrainSettings.__dataclass_fields__.values()}
-
-
-def simple_sentence_starts(doc: Doc) -> Doc:
-    """Sentence starts after a token ending in 。！？!? (a run of them stays together) and after a line
-    break; what user posts get when the pipeline has no sentence splitter. Returns ``doc``."""
-    if not len(doc) or doc.has_annotation("SENT_START"):
-        return doc
-    starts = [True] + [False] * (len(doc) - 1)
-    for i in range(1, len(doc)):
-        previous, token = doc[i - 1], doc[i]
-        ended = previous.text.endswith(SENTENCE_END) or "\n" in previous.text or "\n" in previous.whitespace_
-        starts[i] = ended and not token.text.startswith(SENTENCE_END) and not token.is_space
-    for token, start in zip(doc, starts):
-        token.is_sent_start = start
-    return doc
 
 
 def article_doc(nlp: Language, sentences: Sequence[str]) -> Doc:
