@@ -168,3 +168,47 @@ def test_process_documents_writes_a_row_per_post_and_per_sentence(trained, tmp_p
     with pytest.raises(ModelError, match="knbc_post_classifier"):
         process([str(inputs)], tmp_path / "x.jsonl", AnnotateOptions(model="models/theme", documents=True),
                 progress=False)
+
+
+def test_train_posts_on_user_jsonl_saves_a_pipeline_that_spacy_loads(tmp_path):
+    rows = [{"text": text, "label": label} for text, label, _ in POSTS]
+    for name in ("train", "dev"):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                                encoding="utf-8")
+    tiny = [f"components.posts.model.{k}={v}" for k, v in TINY.items() if not k.startswith("@")]
+    result = CliRunner().invoke(app, ["train-posts", "models/configs/posts.cfg", "--out", str(tmp_path / "m"),
+                                      "--train", str(tmp_path / "train.jsonl"), "--dev", str(tmp_path / "dev.jsonl"),
+                                      "--quiet", "--set", "training.max_epochs=2",
+                                      *[arg for item in tiny for arg in ("--set", item)]])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["labels"]["themes"] == sorted(THEMES) and metrics["data"]["n_train"] == 4
+    assert metrics["model"]["word_hidden"] == 8 and len(metrics["history"]) == 2
+    doc = spacy.load(tmp_path / "m")("京都に行った。")
+    assert sorted(doc.cats) == sorted(THEMES)
+
+
+def test_results_table_has_every_model_and_the_targets():
+    from pipeline.evaluation.posts import results_markdown, summarize
+
+    def scores(acc):
+        return {"accuracy": acc, "macro_f1": acc - 0.1, "per_class_f1": {t: acc for t in THEMES}}
+
+    def sentiment(f1):
+        return {"accuracy": f1, "macro_f1": f1, "per_class_f1": {s: f1 for s in SENTIMENTS}}
+
+    folds = [{"run": f"fold{k}", "han": {"post": scores(0.9 + k / 100), "sentence_theme": scores(0.95),
+                                          "sentiment": sentiment(0.4), "best_epoch": 3, "train_seconds": 1.0},
+              "naive_vote": {"post": scores(0.9), "sentence_theme": scores(0.8), "sentence_alone": scores(0.7)},
+              "tfidf_lr_post": {"post": scores(0.85), "sentence_theme": scores(0.8)},
+              "mean_vectors_lr_post": {"post": scores(0.8), "sentence_theme": scores(0.8)},
+              "mean_vectors_lr_sentence": {"sentiment": sentiment(0.35)},
+              "tfidf_lr_sentence": {"sentiment": sentiment(0.3)}} for k in range(2)]
+    summary = summarize(folds, {"bilstm_attention": {"fold0": {"macro_f1": 0.4, "accuracy": 0.6,
+                                                               "per_class_f1": {s: 0.4 for s in SENTIMENTS}}}})
+    assert summary["han"]["post_accuracy"]["mean"] == pytest.approx(0.905)
+    assert summary["han"]["post_accuracy"]["std"] == pytest.approx(0.005)
+    assert summary["stored_bilstm_attention"]["sentiment_macro_f1"]["n"] == 1
+    table = results_markdown({"summary": summary, "folds": folds, "seconds": 60.0})
+    assert "0.905 ± 0.005" in table and "naive vote" in table and "≥ 0.97" in table
+    assert "| fold0 | 0.900 |" in table and "| fold1 | 0.910 |" in table

@@ -129,7 +129,7 @@ def benchmark_command(
 @app.command("evaluate-posts")
 def evaluate_posts_command(
     out: Path = typer.Option(Path("reports/posts"), "--out", help="Folder for results.json, results.md, "
-                             "predictions.jsonl and attention.png."),
+                             "predictions.jsonl.gz and attention.png."),
     runs: Optional[int] = typer.Option(None, help="Only the first RUNS folds (default: all five)."),
     config: Optional[Path] = typer.Option(None, "--config", help="The post classifier's config (default: "
                                           "models/configs/posts.cfg)."),

@@ -24,6 +24,7 @@ alone against the tokenizer + sentence starts (the simple 。！？ rule) + ``kn
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import time
 from pathlib import Path
@@ -113,7 +114,7 @@ def stored_sentence_only(path: Path = SENTENCE_ONLY_REPORT) -> dict:
 def evaluate_posts(out: str | Path, runs: int | None = None, overrides: Mapping[str, Any] | None = None,
                    config_path: str | Path = POSTS_CONFIG, progress: bool = True) -> dict:
     """Run the comparison (see the module docstring); write ``results.json``, ``results.md`` and
-    ``predictions.jsonl`` (the HAN's per-sentence predictions) into ``out``; return the results."""
+    ``predictions.jsonl.gz`` (the HAN's per-sentence predictions) into ``out``; return the results."""
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -212,7 +213,7 @@ def evaluate_posts(out: str | Path, runs: int | None = None, overrides: Mapping[
                "speed": speed, "attention_sample": sample,
                "seconds": round(time.perf_counter() - started, 1)}
     (out / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
-    with open(out / "predictions.jsonl", "w", encoding="utf-8") as f:
+    with gzip.open(out / "predictions.jsonl.gz", "wt", encoding="utf-8") as f:
         for row in predictions:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     (out / "results.md").write_text(results_markdown(results), encoding="utf-8")

@@ -266,7 +266,8 @@ def train_post_classifier(component, train: Sequence[PostExample], dev: Sequence
                 optimizer.step()
                 total, steps = total + loss.item(), steps + 1
             scores = post_scores(component, dev, dev_features)
-            row = {"epoch": epoch, "loss": total / max(steps, 1), "dev_score": scores["score"],
+            row = {"epoch": epoch, "loss": total / max(steps, 1), "dev": scores["score"],  # `knbc report`'s curve
+                   "dev_scores": {"posts_score_desc": "post + sentence theme + sentiment macro-F1"},
                    "dev_post_accuracy": scores["post"]["accuracy"],
                    "dev_sentence_theme_macro_f1": scores["sentence_theme"]["macro_f1"],
                    "dev_sentiment_macro_f1": scores.get("sentiment", {}).get("macro_f1"),
