@@ -69,10 +69,12 @@ def _features(lengths, seed):
                                      torch.randint(1, 30, (n,), generator=gen).numpy()) for n in lengths])
 
 
-def test_padding_words_and_sentences_does_not_change_outputs_and_attention_sums_to_one():
+@pytest.mark.parametrize("post_vote", [False, True])
+def test_padding_words_and_sentences_does_not_change_outputs_and_attention_sums_to_one(post_vote):
     torch.manual_seed(0)
     net = HierarchicalAttentionNetwork(torch.randn(50, 6), n_tokens=30, n_themes=4, n_sentiments=4, trainable_dim=4,
-                                       word_hidden=5, sentence_hidden=5, attention_dim=4, dropout=0.0).eval()
+                                       word_hidden=5, sentence_hidden=5, attention_dim=4, dropout=0.0,
+                                       post_vote=post_vote).eval()
     short, long = _features([3, 2], 1), _features([7, 1, 9, 4, 6], 2)
     alone = net(*pad_posts([short], 128, 1000).args())
     batched = net(*pad_posts([short, long], 128, 1000).args())  # short now has 3 padding sentences, padded words

@@ -86,6 +86,7 @@ def build_hierarchical_classifier(
     freeze_vectors: bool = True,
     dropout: float = 0.3,
     theme_from_post: bool = True,
+    post_vote: bool = False,
     max_words: int = 128,
     max_sentences: int = 1000,
     vector_dim: int = 300,
@@ -95,7 +96,7 @@ def build_hierarchical_classifier(
     sentiment). The network itself is built when the labels are known (training) or loaded (from_disk)."""
     return PostOptions(cell=cell, word_hidden=word_hidden, sentence_hidden=sentence_hidden, attention_dim=attention_dim,
                        trainable_dim=trainable_dim, n_buckets=n_buckets, freeze_vectors=freeze_vectors,
-                       dropout=dropout, theme_from_post=theme_from_post, max_words=max_words,
+                       dropout=dropout, theme_from_post=theme_from_post, post_vote=post_vote, max_words=max_words,
                        max_sentences=max_sentences, vector_dim=vector_dim)
 
 

@@ -40,6 +40,7 @@ class PostOptions:
     freeze_vectors: bool = True
     dropout: float = 0.3
     theme_from_post: bool = True
+    post_vote: bool = False  # the post's logits also sum its sentences' theme log-probabilities
     max_words: int = 128  # tokens kept per sentence
     max_sentences: int = 1000  # sentences kept per post
     vector_dim: int = 300
@@ -69,6 +70,7 @@ def build_post_network(options: PostOptions, vectors: torch.Tensor, n_themes: in
         attention_dim=options.attention_dim,
         dropout=options.dropout,
         theme_from_post=options.theme_from_post,
+        post_vote=options.post_vote,
     )
 
 

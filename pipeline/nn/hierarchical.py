@@ -4,7 +4,8 @@ A word-level recurrent encoder with attention pooling gives each sentence a vect
 recurrent encoder over those vectors gives each sentence a contextual state, and attention pooling over
 the states gives the post a vector. Heads:
 
-* ``post`` (P, n_themes): the post's theme, from the post vector;
+* ``post`` (P, n_themes): the post's theme, from the post vector (with ``post_vote``, plus the summed
+  log-probabilities of its sentences' own theme heads: the naive vote inside the network);
 * ``sentence_theme`` (P, S, n_themes): each sentence's theme from its own vector and its contextual
   state (plus the post's logits with ``theme_from_post``: a sentence is labelled in its post);
 * ``sentence_sentiment`` (P, S, n_sentiments): each sentence's sentiment from the same two;
@@ -44,11 +45,13 @@ class HierarchicalAttentionNetwork(nn.Module):
         attention_dim: int = 64,
         dropout: float = 0.3,
         theme_from_post: bool = True,
+        post_vote: bool = False,
     ):
         super().__init__()
         if n_themes < 1 or n_sentiments < 1:
             raise ValueError(f"n_themes and n_sentiments must be >= 1, not {n_themes} and {n_sentiments}")
         self.theme_from_post = theme_from_post
+        self.post_vote = post_vote
         self.embed = StaticPlusTrainableEmbedding(
             vectors, n_tokens, trainable_dim=trainable_dim, freeze_vectors=freeze_vectors, dropout=dropout
         )
@@ -110,6 +113,9 @@ class HierarchicalAttentionNetwork(nn.Module):
         post = self.post_head(self.dropout(post_vector))  # (P, C)
         both = self.dropout(torch.cat([sentence_vectors, context], dim=-1))  # (P, S, Hw + Hs)
         theme = self.theme_head(both)  # (P, S, C)
+        if self.post_vote:  # a vote inside the network: the post adds its sentences' summed log-probabilities
+            votes = torch.log_softmax(theme, dim=-1) * sent_mask.unsqueeze(-1).to(theme.dtype)  # (P, S, C)
+            post = post + votes.sum(dim=1)  # (P, C)
         if self.theme_from_post:
             theme = theme + post.unsqueeze(1)  # each sentence read in its post
         return {
