@@ -214,3 +214,17 @@ def test_results_table_has_every_model_and_the_targets():
     table = results_markdown({"summary": summary, "folds": folds, "seconds": 60.0})
     assert "0.905 ± 0.005" in table and "naive vote" in table and "≥ 0.97" in table
     assert "| fold0 | 0.900 |" in table and "| fold1 | 0.910 |" in table
+
+
+def test_a_thousand_sentences_emoji_only_and_over_sudachis_limit_give_results(trained):
+    from pipeline.tokenizer import SUDACHI_MAX_BYTES
+
+    nlp, _ = trained
+    post = nlp.get_pipe("posts")
+    many = post(simple_sentence_starts(nlp.make_doc("京都に行った。" * 1200)))
+    assert len(many._.post_sentences) == 1000  # max_sentences: the rest are not read
+    assert sum(s._.attention for s in many._.post_sentences) == pytest.approx(1.0, abs=1e-4)
+    assert list(many.sents)[1000]._.cats is None
+    for text in ("😀😀😀", "句読点のない長い文" * 3, "あ" * (SUDACHI_MAX_BYTES // 3 + 10)):
+        doc = post(simple_sentence_starts(nlp.make_doc(text)))
+        assert sum(doc.cats.values()) == pytest.approx(1.0, abs=1e-5) and doc._.post_sentences
