@@ -228,3 +228,22 @@ def test_a_thousand_sentences_emoji_only_and_over_sudachis_limit_give_results(tr
     for text in ("😀😀😀", "句読点のない長い文" * 3, "あ" * (SUDACHI_MAX_BYTES // 3 + 10)):
         doc = post(simple_sentence_starts(nlp.make_doc(text)))
         assert sum(doc.cats.values()) == pytest.approx(1.0, abs=1e-5) and doc._.post_sentences
+
+
+def test_the_shipped_post_model_assembles_with_the_sentence_classifiers(tmp_path):
+    from pathlib import Path
+
+    import pipeline
+    from pipeline.training.train import assemble
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "models" / "posts").is_dir():
+        pytest.skip("models/posts is not in this checkout")
+    assemble([root / "models" / "theme", root / "models" / "posts"], tmp_path / "knbc")
+    nlp = pipeline.load(tmp_path / "knbc")
+    assert nlp.pipe_names == ["knbc_vectors", "theme", "posts"]
+    text = "清水寺に行きました。紅葉がとてもきれいでした。お寺の庭も見事でした。また京都に来たいです。"
+    doc = nlp.get_pipe("posts")(simple_sentence_starts(nlp.make_doc(text)))
+    assert max(doc.cats, key=doc.cats.get) == "京都観光"
+    assert len(doc._.post_sentences) == 4
+    assert sum(s._.attention for s in doc._.post_sentences) == pytest.approx(1.0, abs=1e-5)
