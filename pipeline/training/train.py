@@ -208,7 +208,8 @@ def assemble(model_dirs: Sequence[str | Path], out: str | Path, link: bool = Fal
             if name in nlp.pipe_names:
                 raise DataError(f"{model_dir}: a generator named {name!r} (from {origins[name]}) is already in "
                                 "the pipeline; assemble one generator per task")
-            nlp.add_pipe("knbc_generator", name=name).set_generator(generator)
+            config = {} if generator.decoding is None else asdict(generator.decoding)  # the decoding tuned on dev
+            nlp.add_pipe("knbc_generator", name=name, config=config).set_generator(generator)
             sources[name], origins[name] = Path(model_dir), str(model_dir)
             continue
         check_model_dir(model_dir)
