@@ -19,11 +19,12 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from typing import Iterable
 
-# closing -> opening bracket; any closer matches the nearest opener of its own kind
+# closing -> opening bracket; a closer matches the nearest opener of its own kind
 BRACKETS = {"」": "「", "』": "『", "）": "（", ")": "(", "】": "【", "〕": "〔", "］": "［", "]": "[", "〉": "〈",
             "》": "《", "”": "“", "’": "‘", "｝": "｛", "}": "{"}
 OPENERS = frozenset(BRACKETS.values())
@@ -31,58 +32,62 @@ CLOSERS = frozenset(BRACKETS)
 LINE_BREAKS = frozenset("\n\r\u2028\u2029\x0b\x0c\x85")
 SPACES = frozenset(" \t\u3000\xa0")
 STRONG_MARKS = frozenset("。！？!?｡")
-PERIODS = frozenset("．.")  # sentence-final except between digits or in Latin text
+PERIODS = frozenset("．.")  # sentence-final except after a digit, inside Latin text or after one Latin letter
 ELLIPSES = frozenset("…‥")
-# symbols that close a sentence when words come before and after them
-SENTENCE_SYMBOLS = frozenset("♪♫♬☆★♡♥❤◎〓")  # 〓: KNBC's stand-in for an emoji
-# what may trail a sentence's final mark (besides closing brackets, spaces and kaomoji)
+# symbols that close a sentence when words come before and after them (〓: KNBC's stand-in for an emoji)
+SENTENCE_SYMBOLS = frozenset("♪♫♬☆★♡♥❤◎〓")
+# what may trail a sentence's final mark (besides closing brackets, spaces, kaomoji and laughter)
 TRAILING_SYMBOLS = SENTENCE_SYMBOLS | frozenset("〜~ー―－✨♂♀⌒^＾;；_＿'`´゜゛゚*＊")
 LAUGHTER = frozenset("笑爆ｗwＷW")
-_NOT_LAUGHTER = {"笑": "顔いうえわっおみ", "爆": "発弾撃破音走睡買"}  # 笑顔, 笑う, 爆発 ...
-# a bracketed group with no letters in it, or one word of feeling: a kaomoji or an aside like （笑）
-_KAOMOJI = re.compile(r"[（(](?:[^\w\n()（）]{1,12}|[^\n()（）]{0,3}[^\w\s\n()（）][^\n()（）]{0,12}?|[笑爆泣汗涙怒喜照恥苦謎]{1,2})[）)]")
-# a particle that continues the sentence after a mark: 「すごい！と思った」「なに？って感じ」
-_CONTINUATION = re.compile(r"(?:と[、，]|って|とか|など|なんて|みたいな|的)")
+_NOT_LAUGHTER = {"笑": "顔いうえわっおみ", "爆": "発弾撃破音走睡買"}  # 笑顔, 笑う, 爆発 ...: words, not laughter
+# a kaomoji or a one-word aside: a bracketed group with a symbol and at most a few letters ((^^), (´・ω・`), （＾□＾；）)
+# or a word of feeling (（笑）, (汗)); arms and sparkles around it (ヾ(＊´∀｀＊)ノ”)
+_KAOMOJI = re.compile(r"[ヾ〜]?[（(](?:[^\w\n()（）？！?!]{1,12}|[^\n()（）]{0,3}[^\w\s()（）？！?!][^\n()（）]{0,12}?"
+                      r"|[笑爆泣汗涙怒喜照恥苦謎]{1,2})[）)][ノﾉゞ彡”〃]*")
+# what continues a sentence after ！ or ？ on the same line: 「すごい！と思った」「なに？って感じ」「散歩？？かな」
+_CONTINUATION = re.compile(r"(?:と|って|かな|かも|など|なんて|みたいな|的|が(?![、，んば]))")
+# what continues a sentence after an ellipsis: 「…って考えると」「…みたいな感じ」「・・・、」
+_AFTER_ELLIPSIS = re.compile(r"(?:[、，]|って|と|みたいな|など|じゃ|だ|で(?!も)|は|が|を|に|の|し)")
+# what continues a sentence after a closing quote: 「…。」と言った
+_AFTER_QUOTE = re.compile(r"(?:と|って|っ|など|なんて|みたいな|の|が|を|に|は|も|で|や|か|より|まで|から|だ|です|じゃ|[、，])")
+QUOTE_CLOSERS = frozenset("」』”")
 _MARK_RUNS = re.compile(r"[。！？!?｡]+")
-_ORZ = re.compile(r"(?i:orz|otl|ｏｒｚ|ＯＲＺ|ＯＴＬ)")
+_ORZ = re.compile(r"(?i:orz|otl|ｏｒｚ|ＯＴＬ)")
 _DIGIT = re.compile(r"[0-9０-９]")
 _LATIN = re.compile(r"[A-Za-zＡ-Ｚａ-ｚ0-9０-９]")
+_WORD = re.compile(r"[^\W_]")  # a letter or digit (kana and kanji included)
+_KANA_OR_KANJI = re.compile(r"[\u3041-\u30ff\u4e00-\u9fff]")
+_TEXT = re.compile(r"[^ \t\u3000\xa0\n\r\u2028\u2029\x0b\x0c\x85]")  # neither a space nor a line break
+_BRACKET_OR_BREAK = re.compile("[" + re.escape("".join(OPENERS | CLOSERS | LINE_BREAKS)) + "]")
+# where a rule may apply: a line break, a mark, a symbol, an opening bracket (kaomoji), laughter
+_CANDIDATE = re.compile("[" + re.escape("".join(LINE_BREAKS | STRONG_MARKS | PERIODS | ELLIPSES | SENTENCE_SYMBOLS
+                                                 | LAUGHTER | QUOTE_CLOSERS)) + "・（(＾^ヾ〜]")
 
 
-def _bracket_spans(text: str) -> list[bool]:
-    """For each character, whether it lies strictly inside a bracket pair that closes on its line."""
-    inside = [False] * len(text)
+def _bracket_spans(text: str) -> list[tuple[int, int]]:
+    """The disjoint spans ``(open, close)`` of the outermost bracket pairs that close on their own line."""
+    spans: list[tuple[int, int]] = []
     stack: list[tuple[str, int]] = []
-    for i, char in enumerate(text):
+    for match in _BRACKET_OR_BREAK.finditer(text):
+        char, i = match.group(), match.start()
         if char in LINE_BREAKS:
             stack.clear()
+        elif char in CLOSERS and any(opener == BRACKETS[char] for opener, _ in stack):
+            depth = max(k for k, (opener, _) in enumerate(stack) if opener == BRACKETS[char])
+            start = stack[depth][1]
+            del stack[depth:]
+            while spans and spans[-1][0] > start:
+                spans.pop()  # pairs nested in this one
+            spans.append((start, i))
         elif char in OPENERS:
             stack.append((char, i))
-        elif char in CLOSERS:
-            opener = BRACKETS[char]
-            for depth in range(len(stack) - 1, -1, -1):
-                if stack[depth][0] == opener:
-                    for k in range(stack[depth][1] + 1, i):
-                        inside[k] = True
-                    del stack[depth:]
-                    break
-    return inside
+    return spans
 
 
-def _closing_bracket(text: str, i: int) -> int:
-    """The offset just past the bracket that closes the one opened at ``i`` on the same line, or -1."""
-    opener, depth = text[i], 0
-    for j in range(i, len(text)):
-        char = text[j]
-        if char in LINE_BREAKS:
-            return -1
-        if char == opener:
-            depth += 1
-        elif char in CLOSERS and BRACKETS[char] == opener:
-            depth -= 1
-            if not depth:
-                return j + 1
-    return -1
+def _inside(spans: list[tuple[int, int]], i: int) -> bool:
+    """Whether offset ``i`` lies strictly inside one of the sorted disjoint ``spans``."""
+    k = bisect.bisect_left(spans, (i, -1)) - 1
+    return k >= 0 and spans[k][0] < i < spans[k][1]
 
 
 def _is_latin(char: str) -> bool:
@@ -127,14 +132,14 @@ def _laughter_end(text: str, i: int) -> int:
     after = text[j] if j < len(text) else ""
     if after and after in _NOT_LAUGHTER.get(text[j - 1], ""):
         return i  # 笑顔, 爆発: a word
-    if text[i] in "ｗwＷW" and _is_latin(after):
-        return i  # www.example.jp
+    if text[i] in "ｗwＷW" and (_is_latin(after) or i and _is_latin(text[i - 1])):
+        return i  # www.example.jp, Wi-Fi
     return j
 
 
-def _trailer_end(text: str, i: int, marked: bool = True) -> int:
+def _trailer_end(text: str, i: int) -> int:
     """The end of what trails a sentence's final mark from ``i``: closing brackets, symbols, spaces, more marks,
-    kaomoji, laughter and, right after a mark (``marked``), a bracketed aside that closes on the line."""
+    kaomoji and laughter."""
     n = len(text)
     while i < n:
         char = text[i]
@@ -145,19 +150,14 @@ def _trailer_end(text: str, i: int, marked: bool = True) -> int:
         if kaomoji:
             i = kaomoji.end()
             continue
-        if marked and char in "（(":
-            closed = _closing_bracket(text, i)
-            if closed > 0:
-                i = closed
-                continue
-        if _ORZ.match(text, i):
-            i = _ORZ.match(text, i).end()
+        orz = _ORZ.match(text, i)
+        if orz:
+            i = orz.end()
             continue
         laughter = _laughter_end(text, i)
-        if laughter > i:
-            i = laughter
-            continue
-        break
+        if laughter == i:
+            break
+        i = laughter
     return i
 
 
@@ -166,42 +166,38 @@ def _is_ellipsis_run(text: str, start: int, end: int) -> bool:
     return all(char in ELLIPSES or char in PERIODS or char == "・" for char in text[start:end])
 
 
+def _ellipsis_after_marks(text: str, start: int, end: int) -> int:
+    """In the mark run ``text[start:end]``, where an ellipsis after 。！？ begins (``end`` if there is none)."""
+    k = start
+    while k < end and text[k] in STRONG_MARKS:
+        k += 1
+    return k if start < k < end and _is_ellipsis_run(text, k, end) and (end - k >= 2 or text[k] in ELLIPSES) else end
+
+
 def _weak_end(text: str, i: int, start: int) -> int:
     """The end of a symbol, kaomoji or laughter at ``i`` that closes a sentence begun at ``start`` without a
     mark (``素敵♪``, ``楽しかった(^^)``, ``行きましたｗ``, ``着きました笑``), or ``i`` if there is none."""
-    if i == start or not _has_word(text, start, i) or text[i - 1] in SPACES:
+    if i == start or text[i - 1] in SPACES or not _WORD.search(text, start, i):
         return i
     char = text[i]
     if char in SENTENCE_SYMBOLS:
         return i + 1
     kaomoji = _KAOMOJI.match(text, i)
-    if kaomoji and not _has_word(text, kaomoji.start() + 1, kaomoji.end() - 1, kana_only=True):
+    if kaomoji and not _KANA_OR_KANJI.search(text, kaomoji.start() + 1, kaomoji.end() - 1):
         return kaomoji.end()
     if char in "＾^" and i + 1 < len(text) and text[i + 1] in "＾^":
         return i + 2
-    if char in LAUGHTER and _is_kana(text[i - 1]):
+    if char in LAUGHTER and "\u3041" <= text[i - 1] <= "\u30ff":
         return _laughter_end(text, i)
     return i
-
-
-def _is_kana(char: str) -> bool:
-    return "\u3041" <= char <= "\u30ff"
-
-
-def _has_word(text: str, start: int, end: int, kana_only: bool = False) -> bool:
-    """Whether ``text[start:end]`` has a letter or digit (with ``kana_only``: a kana or kanji)."""
-    if kana_only:
-        return any(_is_kana(char) or "\u4e00" <= char <= "\u9fff" for char in text[start:end])
-    return any(char.isalnum() for char in text[start:end])
 
 
 def breaks_lines_after_sentences(text: str) -> bool:
     """Whether ``text`` has two line breaks or more, and at least one for every two runs of sentence-final marks
     (。！？): a text written a sentence a line, where an ellipsis with words after it on its line is inside a
     sentence."""
-    marks = len(_MARK_RUNS.findall(text))
-    breaks = sum(1 for char in text if char in LINE_BREAKS)
-    return breaks >= 2 and 2 * breaks >= marks
+    breaks = sum(text.count(char) for char in LINE_BREAKS)
+    return breaks >= 2 and 2 * breaks >= len(_MARK_RUNS.findall(text))
 
 
 def sentence_starts(text: str, ellipsis_ends: bool | None = None) -> list[int]:
@@ -211,43 +207,61 @@ def sentence_starts(text: str, ellipsis_ends: bool | None = None) -> list[int]:
 
     An ellipsis (…, ・・・) with words after it on its line ends a sentence when ``ellipsis_ends``; by default
     it does unless the text is written a sentence a line (:func:`breaks_lines_after_sentences`)."""
+    first = _TEXT.search(text)
+    if first is None:
+        return []
     n = len(text)
     lined = not ellipsis_ends if ellipsis_ends is not None else breaks_lines_after_sentences(text)
-    inside = _bracket_spans(text)
-    starts: list[int] = []
-    at_start = True  # looking for the first character of a sentence
-    i = 0
-    while i < n:
+    spans = _bracket_spans(text)
+    starts = [first.start()]
+    i = first.start()
+    while True:
+        candidate = _CANDIDATE.search(text, i)
+        if candidate is None:
+            break
+        i = candidate.start()
         char = text[i]
-        if at_start:
-            if char in SPACES or char in LINE_BREAKS:
-                i += 1
-                continue
-            starts.append(i)
-            at_start = False
         if char in LINE_BREAKS:
-            at_start = True
+            following = _TEXT.search(text, i)
+            if following is None:
+                break
+            i = following.start()
+            starts.append(i)
+            continue
+        if spans and _inside(spans, i):
             i += 1
             continue
-        if inside[i]:
-            i += 1
+        if i == starts[-1]:
+            i = _mark_run_end(text, i) if _is_mark(text, i) else i + 1  # marks that open a sentence are its own
             continue
-        if _is_mark(text, i) and i > starts[-1]:
+        if _is_mark(text, i):
             end = _mark_run_end(text, i)
+            ellipsis = _ellipsis_after_marks(text, i, end)
+            if ellipsis < end and _TEXT.match(text, end):
+                starts.append(ellipsis)  # 「なんて。…そんな日本語ないか」: the ellipsis opens the next sentence
+                i = end
+                continue
             after = _trailer_end(text, end)
             exclaimed = any(mark in "！？!?" for mark in text[i:end])
+            trailing_ellipsis = _is_ellipsis_run(text, i, end)
             if after < n and text[after] not in LINE_BREAKS and not (exclaimed and _CONTINUATION.match(text, after)) \
-                    and not (lined and _is_ellipsis_run(text, i, end)):
+                    and not (trailing_ellipsis and (lined or _AFTER_ELLIPSIS.match(text, after))):
                 starts.append(after)
+            i = max(after, i + 1)
+            continue
+        if char in QUOTE_CLOSERS and text[i - 1] in STRONG_MARKS:
+            after = _trailer_end(text, i + 1)
+            if after < n and text[after] not in LINE_BREAKS and not _AFTER_QUOTE.match(text, after):
+                starts.append(after)  # 「そうだ、京都、行こう。」見るたびに…
             i = max(after, i + 1)
             continue
         weak = _weak_end(text, i, starts[-1])
         if weak > i:
-            after = _trailer_end(text, weak, marked=False)
-            if after < n and text[after] not in LINE_BREAKS and text[after].isalnum() \
+            after = _trailer_end(text, weak)
+            if after < n and text[after] not in LINE_BREAKS and _WORD.match(text, after) \
                     and not _CONTINUATION.match(text, after):
                 starts.append(after)
-            i = after
+            i = max(after, i + 1)
             continue
         i += 1
     return starts
