@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 # closing -> opening bracket; a closer matches the nearest opener of its own kind
 BRACKETS = {"」": "「", "』": "『", "）": "（", ")": "(", "】": "【", "〕": "〔", "］": "［", "]": "[", "〉": "〈",
@@ -51,6 +51,9 @@ _AFTER_ELLIPSIS = re.compile(r"(?:[、，]|って|と|みたいな|など|じゃ
 # what continues a sentence after a closing quote: 「…。」と言った
 _AFTER_QUOTE = re.compile(r"(?:と|って|っ|など|なんて|みたいな|の|が|を|に|は|も|で|や|か|より|まで|から|だ|です|じゃ|[、，])")
 QUOTE_CLOSERS = frozenset("」』”")
+_ELLIPSIS_ONLY = re.compile(r"[…‥．.・]+")
+_EXCLAMATION = re.compile(r"[！？!?]")
+_LINE_BREAK = re.compile("[" + "".join(sorted(LINE_BREAKS)) + "]")
 _MARK_RUNS = re.compile(r"[。！？!?｡]+")
 _ORZ = re.compile(r"(?i:orz|otl|ｏｒｚ|ＯＴＬ)")
 _DIGIT = re.compile(r"[0-9０-９]")
@@ -163,7 +166,7 @@ def _trailer_end(text: str, i: int) -> int:
 
 def _is_ellipsis_run(text: str, start: int, end: int) -> bool:
     """Whether the marks ``text[start:end]`` are only an ellipsis (…, ・・・, ．．, ...)."""
-    return all(char in ELLIPSES or char in PERIODS or char == "・" for char in text[start:end])
+    return _ELLIPSIS_ONLY.fullmatch(text, start, end) is not None
 
 
 def _ellipsis_after_marks(text: str, start: int, end: int) -> int:
@@ -196,7 +199,7 @@ def breaks_lines_after_sentences(text: str) -> bool:
     """Whether ``text`` has two line breaks or more, and at least one for every two runs of sentence-final marks
     (。！？): a text written a sentence a line, where an ellipsis with words after it on its line is inside a
     sentence."""
-    breaks = sum(text.count(char) for char in LINE_BREAKS)
+    breaks = len(_LINE_BREAK.findall(text))
     return breaks >= 2 and 2 * breaks >= len(_MARK_RUNS.findall(text))
 
 
@@ -211,7 +214,7 @@ def sentence_starts(text: str, ellipsis_ends: bool | None = None) -> list[int]:
     if first is None:
         return []
     n = len(text)
-    lined = not ellipsis_ends if ellipsis_ends is not None else breaks_lines_after_sentences(text)
+    lined = None if ellipsis_ends is None else not ellipsis_ends  # worked out at the first ellipsis
     spans = _bracket_spans(text)
     starts = [first.start()]
     i = first.start()
@@ -242,11 +245,16 @@ def sentence_starts(text: str, ellipsis_ends: bool | None = None) -> list[int]:
                 i = end
                 continue
             after = _trailer_end(text, end)
-            exclaimed = any(mark in "！？!?" for mark in text[i:end])
-            trailing_ellipsis = _is_ellipsis_run(text, i, end)
-            if after < n and text[after] not in LINE_BREAKS and not (exclaimed and _CONTINUATION.match(text, after)) \
-                    and not (trailing_ellipsis and (lined or _AFTER_ELLIPSIS.match(text, after))):
-                starts.append(after)
+            if after < n and text[after] not in LINE_BREAKS:
+                exclaimed = _EXCLAMATION.search(text, i, end) is not None
+                if _is_ellipsis_run(text, i, end):
+                    if lined is None:
+                        lined = breaks_lines_after_sentences(text)
+                    continues = lined or _AFTER_ELLIPSIS.match(text, after) is not None
+                else:
+                    continues = exclaimed and _CONTINUATION.match(text, after) is not None
+                if not continues:
+                    starts.append(after)
             i = max(after, i + 1)
             continue
         if char in QUOTE_CLOSERS and text[i - 1] in STRONG_MARKS:
@@ -279,21 +287,26 @@ def split_sentences(text: str) -> list[str]:
     return [text[start:end].rstrip() for start, end in sentence_spans(text)]
 
 
-def token_sentence_starts(token_starts: Iterable[int], text: str) -> list[bool]:
-    """For tokens beginning at the character offsets ``token_starts`` (ascending) of ``text``, whether each
-    starts a sentence: the first token does, and so does the first token at or after each sentence start
+def sentence_start_tokens(token_starts: Sequence[int], text: str) -> list[int]:
+    """For tokens beginning at the character offsets ``token_starts`` (ascending) of ``text``, the indices of
+    the tokens that start a sentence: the first token, and the first token at or after each sentence start
     (a sentence start inside a token moves to the next token)."""
-    token_starts = list(token_starts)
-    flags = [False] * len(token_starts)
-    if not flags:
-        return flags
-    flags[0] = True
-    k = 0
+    if not len(token_starts):
+        return []
+    found = [0]
     for start in sentence_starts(text)[1:]:
-        while k < len(token_starts) and token_starts[k] < start:
-            k += 1
+        k = bisect.bisect_left(token_starts, start, found[-1] + 1)
         if k == len(token_starts):
             break
+        found.append(k)
+    return found
+
+
+def token_sentence_starts(token_starts: Sequence[int], text: str) -> list[bool]:
+    """For each token (beginning at the offsets ``token_starts`` of ``text``), whether it starts a sentence
+    (:func:`sentence_start_tokens`)."""
+    flags = [False] * len(token_starts)
+    for k in sentence_start_tokens(token_starts, text):
         flags[k] = True
     return flags
 

@@ -17,13 +17,14 @@ from spacy.attrs import IDX, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from pipeline.sentences import token_sentence_starts
+from pipeline.sentences import sentence_start_tokens
 
 CFG = {"rules": "pipeline.sentences", "version": 1}
+NOT_START = numpy.uint64(2**64 - 1)  # SENT_START -1 (not a sentence start) as spaCy's arrays hold it
 
 
 class SentenceSplitter:
-    """Sets ``token.is_sent_start`` on each Doc by :func:`pipeline.sentences.token_sentence_starts`."""
+    """Sets ``token.is_sent_start`` on each Doc by :func:`pipeline.sentences.sentence_start_tokens`."""
 
     def __init__(self, name: str = "knbc_sentences"):
         self.name = name
@@ -33,9 +34,9 @@ class SentenceSplitter:
         costs time quadratic in the Doc's length in spaCy (each setter scans the Doc)."""
         if not len(doc):
             return doc
-        flags = token_sentence_starts(doc.to_array(IDX).tolist(), doc.text)
-        values = numpy.where(numpy.asarray(flags), 1, -1).astype(numpy.int64).view(numpy.uint64)
-        doc.from_array([SENT_START], values.reshape(-1, 1))
+        values = numpy.full((len(doc), 1), NOT_START, dtype=numpy.uint64)
+        values[sentence_start_tokens(doc.to_array(IDX).tolist(), doc.text), 0] = 1
+        doc.from_array([SENT_START], values)
         return doc
 
     def pipe(self, docs, batch_size: int = 128):
