@@ -87,6 +87,11 @@ def test_an_ellipsis_ends_a_sentence_in_running_text_but_not_in_text_written_a_s
     assert split_sentences("すごい…って思った。") == ["すごい…って思った。"]  # a particle continues it
 
 
+def test_a_sentence_in_brackets_after_a_mark_is_a_sentence_of_its_own():
+    assert split_sentences("楽しかった。（私は行かないけど）次は京都。") == ["楽しかった。", "（私は行かないけど）", "次は京都。"]
+    assert split_sentences("楽しかった。（笑）次は京都。") == ["楽しかった。（笑）", "次は京都。"]
+
+
 def test_an_ellipsis_after_a_mark_opens_the_next_sentence():
     assert split_sentences("なんて。…そんな日本語ないか。") == ["なんて。", "…そんな日本語ないか。"]
 
