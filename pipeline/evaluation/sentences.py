@@ -28,7 +28,7 @@ CONTEXT = 20  # characters of context each side of an error
 
 
 @dataclass(frozen=True)
-class BoundaryError:
+class BoundaryMistake:
     """A missed gold boundary (``"missed"``) or a predicted one that is not gold (``"spurious"``)."""
 
     kind: str
@@ -77,7 +77,7 @@ def _context(text: str, offset: int) -> str:
     return (text[max(0, offset - CONTEXT):offset] + "‖" + text[offset:offset + CONTEXT]).replace("\n", "⏎")
 
 
-def score_articles(nlp: Language, articles: Iterable[ArticleText]) -> tuple[BoundaryScores, list[BoundaryError], int]:
+def score_articles(nlp: Language, articles: Iterable[ArticleText]) -> tuple[BoundaryScores, list[BoundaryMistake], int]:
     """Boundary scores of ``nlp``'s sentences over ``articles``, the errors, and the number of gold sentences."""
     articles = list(articles)
     total, errors, sentences = BoundaryScores(0, 0, 0), [], 0
@@ -87,7 +87,7 @@ def score_articles(nlp: Language, articles: Iterable[ArticleText]) -> tuple[Boun
         sentences += len(article.starts)
         gold, found = set(article.boundaries), {offset for offset in predicted if offset > 0}
         for kind, offsets in (("missed", gold - found), ("spurious", found - gold)):
-            errors += [BoundaryError(kind, error_category(article.text, o), article.article_id, o,
+            errors += [BoundaryMistake(kind, error_category(article.text, o), article.article_id, o,
                                      _context(article.text, o)) for o in sorted(offsets)]
     return total, errors, sentences
 
