@@ -60,6 +60,7 @@ _AFTER_ELLIPSIS = re.compile(r"(?:[、，]|って|と|みたいな|など|じゃ
 # what continues a sentence after a closing quote: 「…。」と言った
 _AFTER_QUOTE = re.compile(r"(?:と|って|っ|など|なんて|みたいな|の|が|を|に|は|も|で|や|か|より|まで|から|だ|です|じゃ|[、，])")
 QUOTE_CLOSERS = frozenset("」』”")
+MAX_BRACKET_SEARCH = 8  # how far down the open brackets a closer looks for its opener (linear time on any text)
 _ELLIPSIS_ONLY = re.compile(r"[…‥．.・]+")
 _EXCLAMATION = re.compile(r"[！？!?]")
 _LINE_BREAK = re.compile("[" + "".join(sorted(LINE_BREAKS)) + "]")
@@ -77,15 +78,19 @@ _CANDIDATE = re.compile("[" + re.escape("".join(LINE_BREAKS | STRONG_MARKS | PER
 
 
 def _bracket_spans(text: str) -> list[tuple[int, int]]:
-    """The disjoint spans ``(open, close)`` of the outermost bracket pairs that close on their own line."""
+    """The disjoint spans ``(open, close)`` of the outermost bracket pairs that close on their own line (a closer
+    matches the nearest opener of its kind among the last ``MAX_BRACKET_SEARCH`` still open)."""
     spans: list[tuple[int, int]] = []
     stack: list[tuple[str, int]] = []
     for match in _BRACKET_OR_BREAK.finditer(text):
         char, i = match.group(), match.start()
         if char in LINE_BREAKS:
             stack.clear()
-        elif char in CLOSERS and any(opener == BRACKETS[char] for opener, _ in stack):
-            depth = max(k for k, (opener, _) in enumerate(stack) if opener == BRACKETS[char])
+        elif char in CLOSERS:
+            depth = next((k for k in range(len(stack) - 1, max(len(stack) - MAX_BRACKET_SEARCH, 0) - 1, -1)
+                          if stack[k][0] == BRACKETS[char]), None)
+            if depth is None:
+                continue  # a closer with no opener of its kind near: a kaomoji's arm, a list number 1)
             start = stack[depth][1]
             del stack[depth:]
             while spans and spans[-1][0] > start:
@@ -192,10 +197,11 @@ def _ellipsis_after_marks(text: str, start: int, end: int) -> int:
     return k if start < k < end and _is_ellipsis_run(text, k, end) and (end - k >= 2 or text[k] in ELLIPSES) else end
 
 
-def _weak_end(text: str, i: int, start: int) -> int:
-    """The end of a symbol, kaomoji or laughter at ``i`` that closes a sentence begun at ``start`` without a
-    mark (``素敵♪``, ``楽しかった(^^)``, ``行きましたｗ``, ``着きました笑``), or ``i`` if there is none."""
-    if i == start or text[i - 1] in SPACES or not _WORD.search(text, start, i):
+def _weak_end(text: str, i: int, first_word: int) -> int:
+    """The end of a symbol, kaomoji or laughter at ``i`` that closes a sentence without a mark (``素敵♪``,
+    ``楽しかった(^^)``, ``行きましたｗ``, ``着きました笑``), or ``i`` if there is none; ``first_word``: the offset of
+    the sentence's first letter or digit."""
+    if first_word >= i or text[i - 1] in SPACES:
         return i
     char = text[i]
     if char in SENTENCE_SYMBOLS:
@@ -233,6 +239,7 @@ def sentence_starts(text: str, ellipsis_ends: bool | None = None) -> list[int]:
     spans = _bracket_spans(text)
     starts = [first.start()]
     i = first.start()
+    words_of, first_word = -1, n  # the sentence start whose first letter or digit is first_word
     while True:
         candidate = _CANDIDATE.search(text, i)
         if candidate is None:
@@ -286,7 +293,10 @@ def sentence_starts(text: str, ellipsis_ends: bool | None = None) -> list[int]:
                 starts.append(after)  # 「そうだ、京都、行こう。」見るたびに…
             i = max(after, i + 1)
             continue
-        weak = _weak_end(text, i, starts[-1])
+        if words_of != starts[-1]:
+            words_of, word = starts[-1], _WORD.search(text, starts[-1])
+            first_word = word.start() if word else n
+        weak = _weak_end(text, i, first_word)
         if weak > i:
             after = _trailer_end(text, weak)
             if after < n and text[after] not in LINE_BREAKS and _WORD.match(text, after) \

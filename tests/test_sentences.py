@@ -96,6 +96,15 @@ def test_an_ellipsis_after_a_mark_opens_the_next_sentence():
     assert split_sentences("なんて。…そんな日本語ないか。") == ["なんて。", "…そんな日本語ないか。"]
 
 
+@pytest.mark.parametrize("text, n_sentences", [
+    ("(" * 30000 + ")" * 30000, 1), ("「" * 20000 + ")" * 20000, 1), ("＾" * 50000, 1), ("あ♪" * 20000, 20000),
+    ("（あ。" * 20000, 20000),
+])
+def test_long_runs_of_brackets_and_symbols_are_split_in_one_pass(text, n_sentences):
+    # these took minutes when a closer searched every open bracket and each symbol rescanned its sentence
+    assert len(sentence_starts(text)) == n_sentences
+
+
 def test_no_text_no_sentence_and_spans_cover_the_text():
     assert sentence_starts("") == [] and sentence_starts(" \n\u3000") == []
     assert split_sentences("😀🎉") == ["😀🎉"] and split_sentences("。。。") == ["。。。"]
