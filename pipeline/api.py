@@ -66,19 +66,26 @@ class TextGenerator:
     without it a continuation model gets no theme token and the LM writes in :data:`DEFAULT_THEME`.
     """
 
-    def __init__(self, model: str | Path | None = None, theme: str | None = None, decoding=None):
+    def __init__(self, model: str | Path | None = None, theme: str | None = None, decoding=None,
+                 overrides: dict[str, Any] | None = None):
+        """``decoding``: a :class:`~pipeline.models.generator.Decoding` (default: the one the generator was
+        tuned with on dev data, else beam search with the bigram block); ``overrides``: settings of it to
+        change (e.g. ``{"beam_size": 8}``, what ``knbc generate``'s flags give)."""
+        from dataclasses import replace
+
         from pipeline.ginza import blank_japanese
         from pipeline.loading import set_torch_threads
         from pipeline.ginza import ginza_vectors_tensor
         from pipeline.models.generator import DEFAULT_NO_REPEAT_NGRAM, Decoding, load_generator
         from pipeline.resources import shipped_path
 
-        self.decoding = decoding or Decoding(no_repeat_ngram=DEFAULT_NO_REPEAT_NGRAM)
-        self.decoding.check()
         check_theme(theme)
         self.theme = theme
         set_torch_threads()  # as pipeline.load(): one thread unless KNBC_TORCH_THREADS says otherwise
         self.generator = load_generator(model or shipped_path(DEFAULT_GENERATOR), ginza_vectors_tensor)
+        base = decoding or self.generator.decoding or Decoding(no_repeat_ngram=DEFAULT_NO_REPEAT_NGRAM)
+        self.decoding = replace(base, **(overrides or {}))
+        self.decoding.check()
         self.tokenizer = blank_japanese().tokenizer
 
     def __call__(self, text: str) -> dict:

@@ -17,6 +17,8 @@ MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_PIPELINE = shipped_path("models/knbc")  # in the checkout, or the installed package's copy
 META_KEY = "knbc_pipeline"
 VECTORS_PIPE = "knbc_vectors"  # the name load() gives the vectors component it adds
+SENTENCES_PIPE = "knbc_sentences"  # the name load() gives the sentence splitter it adds
+SENTENCE_SETTERS = frozenset({"knbc_sentences", "parser", "senter", "sentencizer"})  # factories that set sentence starts
 TORCH_THREADS_ENV = "KNBC_TORCH_THREADS"
 DEFAULT_TORCH_THREADS = 1
 CLASSIFIER_FACTORIES = frozenset({"knbc_textcat", "textcat", "textcat_multilabel"})  # components that write doc.cats
@@ -127,10 +129,28 @@ def _add_vectors(nlp: Language, exclude: Iterable[str], disable: Iterable[str]) 
         nlp.disable_pipe(VECTORS_PIPE)
 
 
+def _add_sentences(nlp: Language, exclude: Iterable[str], disable: Iterable[str]) -> None:
+    """Put ``knbc_sentences`` (sentence starts on every Doc, see components/sentences.py) right after
+    ``knbc_vectors`` (first without it), unless the pipeline already sets sentence starts (it has the splitter,
+    or GiNZA's parser) or it is excluded; disabled when ``disable`` names it."""
+    import pipeline.components  # noqa: F401  (registers the factory)
+
+    factories = {nlp.get_pipe_meta(name).factory for name in nlp.component_names}
+    if SENTENCES_PIPE in exclude or factories & SENTENCE_SETTERS:
+        return
+    vectors = [name for name in nlp.component_names if nlp.get_pipe_meta(name).factory == "knbc_vectors"]
+    where = {"after": vectors[0]} if vectors and vectors[0] in nlp.pipe_names else {"first": True}
+    nlp.add_pipe("knbc_sentences", name=SENTENCES_PIPE, **where)
+    if SENTENCES_PIPE in disable:
+        nlp.disable_pipe(SENTENCES_PIPE)
+
+
 def load(path: str | Path = DEFAULT_PIPELINE, *, exclude: Iterable[str] = (), disable: Iterable[str] = (),
          full_ginza: bool = False, torch_threads: int | None = None) -> Language:
-    """Load a trained pipeline: ja_ginza's vectors on the Doc (``knbc_vectors``), GiNZA's tokenizer
-    and our components (theme, sentiment, continuation).
+    """Load a trained pipeline: ja_ginza's vectors on the Doc (``knbc_vectors``), sentence starts
+    (``knbc_sentences``: ``doc.sents``), GiNZA's tokenizer and our components (theme, sentiment, continuation).
+    A saved pipeline without the splitter gets it here (right after ``knbc_vectors``); with ``full_ginza``
+    GiNZA's parser sets the sentences instead.
 
     ``exclude`` and ``disable`` are ``spacy.load``'s: excluded pipes are not loaded, disabled ones are
     loaded but do not run until ``nlp.enable_pipe``. With ``full_ginza`` the pipeline is ja_ginza's
@@ -155,6 +175,7 @@ def load(path: str | Path = DEFAULT_PIPELINE, *, exclude: Iterable[str] = (), di
                 full.disable_pipe(name)
         nlp = full
     _add_vectors(nlp, exclude, disable)
+    _add_sentences(nlp, exclude, disable)
     return nlp
 
 

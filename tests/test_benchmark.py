@@ -10,7 +10,7 @@ def test_benchmark_reports_every_figure(tmp_path):
     nlp, _ = overfit(epochs=1)
     save_pipeline(nlp, tmp_path / "tiny")
     results = benchmark(tmp_path / "tiny", texts=["京都の紅葉がきれいでした。"] * 20, repeats=1, latency_calls=5)
-    assert results["components"] == ["knbc_vectors", "theme"] and results["texts"] == 20
+    assert results["components"] == ["knbc_vectors", "knbc_sentences", "theme"] and results["texts"] == 20
     for key in ("tokenizer_sentences_per_s", "pipeline_sentences_per_s", "latency_ms_median", "peak_rss_mb"):
         assert results[key] > 0
 
@@ -41,7 +41,8 @@ def test_benchmark_measures_the_loaded_pipeline_and_latency_under_load(tmp_path)
     nlp, _ = overfit(epochs=1)
     save_pipeline(nlp, tmp_path / "tiny")
     results = benchmark(tmp_path / "tiny", texts=["京都の紅葉がきれいでした。"] * 20, repeats=1, latency_calls=5, busy=1)
-    assert results["components"] == ["knbc_vectors", "theme"]  # what pipeline.load() gives
+    assert results["components"] == ["knbc_vectors", "knbc_sentences", "theme"]  # what pipeline.load() gives
     assert results["pipeline_without_vectors_sentences_per_s"] > 0 and results["busy_processes"] == 1
+    assert results["pipeline_without_sentences_sentences_per_s"] > 0
     for key in ("busy_latency_ms_median", "busy_latency_ms_p95", "busy_latency_torch_default_threads_ms_median"):
         assert results[key] > 0

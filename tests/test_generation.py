@@ -8,6 +8,7 @@ from pipeline.ginza import blank_japanese
 from pipeline.models.generator import (
     Decoding,
     GenerationError,
+    GeneratorFolderError,
     LanguageModelGenerator,
     Seq2SeqGenerator,
     load_generator,
@@ -269,3 +270,28 @@ def test_generated_text_comes_back_from_worker_processes_lazy_or_eager(trained, 
         pytest.fail(f"nlp.pipe(n_process=2) hung; it printed: {run.communicate()[0]!r}")
     assert run.returncode == 0, stderr[-3000:]
     assert stdout.split() == ["fork", "ok", "spawn", "ok"]
+
+
+def test_a_tuned_decoding_is_saved_with_the_generator_and_used_by_assemble_and_generate(trained, tmp_path):
+    import json
+
+    from pipeline.api import TextGenerator
+    from pipeline.evaluation.generation import choose_decoding
+    from pipeline.training.train import assemble
+
+    generator, pairs = trained
+    candidates = {"greedy": Decoding(method="greedy"), "beam 3": Decoding(beam_size=3, length_penalty=1.5)}
+    label, chosen, scores = choose_decoding(generator, pairs, candidates)
+    assert set(scores) == set(candidates) and scores[label] == max(scores.values()) and chosen == candidates[label]
+    generator.decoding = Decoding(beam_size=3, length_penalty=1.5, no_repeat_ngram=3)
+    generator.save(tmp_path / "gen")
+    assert load_generator(tmp_path / "gen").decoding == generator.decoding
+    nlp = spacy.load(assemble([tmp_path / "gen"], tmp_path / "pipeline"))
+    assert nlp.get_pipe("generator_keywords").decoding == generator.decoding
+    assert TextGenerator(tmp_path / "gen").decoding == generator.decoding
+    assert TextGenerator(tmp_path / "gen", overrides={"beam_size": 5}).decoding.beam_size == 5
+    meta = json.loads((tmp_path / "gen" / "generator.json").read_text(encoding="utf-8"))
+    meta["decoding"]["beam_size"] = 0
+    (tmp_path / "gen" / "generator.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(GeneratorFolderError, match=r"generator.json: its \"decoding\" is not a valid decoding: beam_size"):
+        load_generator(tmp_path / "gen")

@@ -241,9 +241,9 @@ def test_the_shipped_post_model_assembles_with_the_sentence_classifiers(tmp_path
         pytest.skip("models/posts is not in this checkout")
     assemble([root / "models" / "theme", root / "models" / "posts"], tmp_path / "knbc")
     nlp = pipeline.load(tmp_path / "knbc")
-    assert nlp.pipe_names == ["knbc_vectors", "theme", "posts"]
+    assert nlp.pipe_names[-2:] == ["theme", "posts"]
     text = "清水寺に行きました。紅葉がとてもきれいでした。お寺の庭も見事でした。また京都に来たいです。"
-    doc = nlp.get_pipe("posts")(simple_sentence_starts(nlp.make_doc(text)))
+    doc = nlp(text)  # the pipeline's sentence splitter gives the post its sentences
     assert max(doc.cats, key=doc.cats.get) == "京都観光"
     assert len(doc._.post_sentences) == 4
     assert sum(s._.attention for s in doc._.post_sentences) == pytest.approx(1.0, abs=1e-5)

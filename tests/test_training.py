@@ -169,7 +169,7 @@ def test_assemble_takes_a_language_model_and_refuses_two_generators_of_one_task(
     result = runner.invoke(app, ["assemble", str(models / "theme"), str(models / "lm"), "--out", str(tmp_path / "lm")])
     assert result.exit_code == 0, result.output
     nlp = pipeline.load(tmp_path / "lm")
-    assert nlp.pipe_names == ["knbc_vectors", "theme", "generator_lm"] and isinstance(nlp("京都の")._.generated, str)
+    assert nlp.pipe_names == ["knbc_vectors", "knbc_sentences", "theme", "generator_lm"] and isinstance(nlp("京都の")._.generated, str)
     twice = [str(models / "generator-keywords"), str(models / "generator-keywords")]
     result = runner.invoke(app, ["assemble", *twice, "--out", str(tmp_path / "twice")])
     assert result.exit_code == 2 and "'generator_keywords'" in result.output and "one generator per task" in result.output

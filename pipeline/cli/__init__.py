@@ -1,5 +1,5 @@
 """The ``knbc`` command line, one module per command group: ``corpus ...`` (:mod:`.corpus`), ``train``,
-``assemble``, ``train-generator`` (:mod:`.train`), ``evaluate``, ``evaluate-generation``, ``benchmark``
+``assemble``, ``train-generator`` (:mod:`.train`), ``evaluate``, ``evaluate-generation``, ``benchmark``, ``evaluate-splitter``
 (:mod:`.evaluate`), ``report`` (:mod:`.report`), ``classify``, ``generate``, ``similar`` (:mod:`.generate`),
 ``process`` (:mod:`.process`), ``pretrain`` (:mod:`.pretrain`). Each command is a thin wrapper over a library function."""
 

@@ -1,4 +1,4 @@
-"""``knbc evaluate``, ``knbc evaluate-generation``, ``knbc benchmark``: thin commands over :mod:`pipeline.evaluation`."""
+"""``knbc evaluate``, ``knbc evaluate-generation``, ``knbc benchmark``, ``knbc evaluate-splitter``: thin commands over :mod:`pipeline.evaluation`."""
 
 from __future__ import annotations
 
@@ -160,3 +160,25 @@ def evaluate_posts_command(
     typer.echo(f"HAN: post accuracy {han['post_accuracy']['mean']:.3f}, sentence theme macro-F1 "
                f"{han['sentence_theme_macro_f1']['mean']:.3f}, sentiment macro-F1 {han['sentiment_macro_f1']['mean']:.3f}; "
                f"speed ratio {results['speed']['ratio']:.2f}; wrote {out}/results.md ({results['seconds'] / 60:.1f} min)")
+
+
+@app.command("evaluate-splitter")
+def evaluate_splitter_command(
+    out: Path = typer.Option(Path("reports/sentences"), "--out", help="Results folder: results.json and README.md."),
+    speed: bool = typer.Option(True, "--speed/--no-speed", help="Also time nlp.pipe with and without the splitter."),
+) -> None:
+    """Score the sentence splitter (knbc_sentences) against KNBC's sentence boundaries of whole articles, the
+    sentences joined with a line break and with nothing: boundary precision, recall, F1, errors by kind."""
+    import torch
+
+    from pipeline.corpus import shipped_corpus
+    from pipeline.evaluation.sentences import evaluate_splitter, write_splitter_report
+
+    torch.set_num_threads(1)
+    with user_errors():
+        results = evaluate_splitter(shipped_corpus(), speed=speed)
+        write_splitter_report(results, out)
+    for name, v in results["variants"].items():
+        typer.echo(f"joined with {name}: precision {v['precision']:.4f} recall {v['recall']:.4f} F1 {v['f1']:.4f} "
+                   f"({v['true_positives']} of {v['gold_boundaries']} boundaries found, {v['false_positives']} spurious)")
+    typer.echo(f"wrote {out / 'results.json'} and {out / 'README.md'}")

@@ -46,27 +46,32 @@ def generate_command(
     texts: Optional[list[str]] = typer.Argument(None, help="Inputs (default: one per line on stdin); "
                                                "keywords for a keywords model, a sentence for continuation, a prompt for the LM."),
     model: Path = typer.Option(None, "--model", help="A generator folder (default: models/generator-keywords)."),
-    method: str = typer.Option("beam", help="greedy | beam | sample"),
-    beam_size: int = typer.Option(4, help="Beam size (beam search)."),
-    max_length: int = typer.Option(60, help="Most tokens to generate (1..200)."),
-    length_penalty: float = typer.Option(0.6, help="GNMT length penalty alpha (beam search)."),
-    temperature: float = typer.Option(1.0, help="Sampling temperature."),
-    top_k: int = typer.Option(0, help="Sample from the k best tokens (0: all)."),
-    top_p: float = typer.Option(1.0, help="Sample from the smallest set with this much probability."),
-    seed: int = typer.Option(0, help="Sampling seed (same seed, same text)."),
-    no_repeat_ngram: int = typer.Option(2, help="Never generate the same n-gram twice (0: no blocking; 2 measured "
-                                              "best for keywords → sentence, see the README)."),
+    method: Optional[str] = typer.Option(None, help="greedy | beam | sample [default: the model's tuned decoding, "
+                                                   "else beam]"),
+    beam_size: Optional[int] = typer.Option(None, help="Beam size (beam search) [default: the model's, else 4]."),
+    max_length: Optional[int] = typer.Option(None, help="Most tokens to generate (1..200) [default: 60]."),
+    length_penalty: Optional[float] = typer.Option(None, help="GNMT length penalty alpha (beam search) "
+                                                              "[default: the model's, else 0.6]."),
+    temperature: Optional[float] = typer.Option(None, help="Sampling temperature [default: 1.0]."),
+    top_k: Optional[int] = typer.Option(None, help="Sample from the k best tokens (0: all) [default: 0]."),
+    top_p: Optional[float] = typer.Option(None, help="Sample from the smallest set with this much probability "
+                                                     "[default: 1.0]."),
+    seed: Optional[int] = typer.Option(None, help="Sampling seed (same seed, same text) [default: 0]."),
+    no_repeat_ngram: Optional[int] = typer.Option(None, help="Never generate the same n-gram twice (0: no blocking) "
+                                                            "[default: the model's, else 2, measured best for "
+                                                            "keywords → sentence, see the README]."),
     theme: Optional[str] = typer.Option(None, help="Theme for the LM / continuation: 携帯電話 | 京都観光 | スポーツ | グルメ."),
     input_file: Optional[Path] = typer.Option(None, "--file", help="Read inputs from this UTF-8 file, one per line."),
 ) -> None:
     """Generate text with a trained generator; prints JSON lines {"input", "generated", ...}; an input line that
     is not UTF-8 gets {"line", "error", "input"} instead, and the exit status is then 1."""
     from pipeline.api import TextGenerator
-    from pipeline.models.generator import Decoding
 
+    given = {"method": method, "beam_size": beam_size, "max_length": max_length, "length_penalty": length_penalty,
+             "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed,
+             "no_repeat_ngram": no_repeat_ngram}
     with user_errors():
-        generator = TextGenerator(model, theme, Decoding(method, beam_size, max_length, length_penalty, temperature,
-                                                         top_k, top_p, seed, no_repeat_ngram))
+        generator = TextGenerator(model, theme, overrides={k: v for k, v in given.items() if v is not None})
     if input_file is not None:
         with user_errors(OSError, UnicodeDecodeError):
             lines = enumerate(input_file.read_text(encoding="utf-8").splitlines(), start=1)

@@ -138,14 +138,19 @@ class GeneratorComponent:
     "knbc_generator",
     assigns=["doc._.generated", "doc._.attention"],
     default_config={"method": "beam", "beam_size": 4, "max_length": 60, "length_penalty": 0.6,
-                    "no_repeat_ngram": DEFAULT_NO_REPEAT_NGRAM, "default_theme": DEFAULT_THEME, "lazy": True},
+                    "no_repeat_ngram": DEFAULT_NO_REPEAT_NGRAM, "temperature": 1.0, "top_k": 0, "top_p": 1.0,
+                    "seed": 0, "default_theme": DEFAULT_THEME, "lazy": True},
 )
 def make_knbc_generator(nlp: Language, name: str, method: str, beam_size: int, max_length: int,
                         length_penalty: float, default_theme: str, lazy: bool,
-                        no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM) -> GeneratorComponent:
+                        no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM, temperature: float = 1.0, top_k: int = 0,
+                        top_p: float = 1.0, seed: int = 0) -> GeneratorComponent:
     """Create a ``knbc_generator`` component; its model comes from ``from_disk`` or ``set_generator``.
 
     With ``lazy`` (the default) it generates when ``doc._.generated`` is first read, else in ``__call__``.
+    The decoding settings are those of :class:`~pipeline.models.generator.Decoding`; ``knbc assemble`` writes
+    the decoding a generator was tuned with on dev data into them.
     """
-    decoding = Decoding(method, beam_size, max_length, length_penalty, no_repeat_ngram=no_repeat_ngram)
+    decoding = Decoding(method, beam_size, max_length, length_penalty, temperature, top_k, top_p, seed,
+                        no_repeat_ngram)
     return GeneratorComponent(name, decoding, default_theme, lazy)

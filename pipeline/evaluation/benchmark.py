@@ -84,6 +84,8 @@ def benchmark(model: str | Path = DEFAULT_PIPELINE, texts: Sequence[str] | None 
     runs = {"tokenizer": lambda: list(nlp.tokenizer.pipe(texts)), "pipeline": lambda: list(nlp.pipe(texts))}
     if "knbc_vectors" in nlp.pipe_names:  # what the vector hooks cost
         runs["without_vectors"] = lambda: list(nlp.pipe(texts, disable=["knbc_vectors"]))
+    if "knbc_sentences" in nlp.pipe_names:  # what the sentence splitter costs
+        runs["without_sentences"] = lambda: list(nlp.pipe(texts, disable=["knbc_sentences"]))
     seconds = _timings(runs, repeats)
     rates = {name: len(texts) / min(times) for name, times in seconds.items()}  # the best run of each
     tokenizer_rate, pipeline_rate = rates["tokenizer"], rates["pipeline"]
@@ -102,6 +104,8 @@ def benchmark(model: str | Path = DEFAULT_PIPELINE, texts: Sequence[str] | None 
     }
     if "without_vectors" in rates:
         results["pipeline_without_vectors_sentences_per_s"] = round(rates["without_vectors"], 1)
+    if "without_sentences" in rates:
+        results["pipeline_without_sentences_sentences_per_s"] = round(rates["without_sentences"], 1)
     idle = _summary(_latencies(nlp, latency_calls))
     results.update({"latency_ms_median": idle["median"], "latency_ms_p95": idle["p95"]})
     if any(hasattr(pipe, "set_generator") for _, pipe in nlp.pipeline) and generation_calls:

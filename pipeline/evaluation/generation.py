@@ -28,6 +28,28 @@ def decode_all(generator: Seq2SeqGenerator, pairs, decoding: Decoding) -> tuple[
     return outputs, len(pairs) / (time.perf_counter() - started)
 
 
+# the decodings a generator's tuned decoding is chosen from on dev pairs (beam search, bigram block, a
+# length penalty from GNMT's default to one that favours longer sentences)
+DECODING_CANDIDATES = {
+    "beam 4, length penalty 0.6": Decoding(beam_size=4, length_penalty=0.6, no_repeat_ngram=DEFAULT_NO_REPEAT_NGRAM),
+    "beam 4, length penalty 1.0": Decoding(beam_size=4, length_penalty=1.0, no_repeat_ngram=DEFAULT_NO_REPEAT_NGRAM),
+    "beam 4, length penalty 2.0": Decoding(beam_size=4, length_penalty=2.0, no_repeat_ngram=DEFAULT_NO_REPEAT_NGRAM),
+    "beam 8, length penalty 1.5": Decoding(beam_size=8, length_penalty=1.5, no_repeat_ngram=DEFAULT_NO_REPEAT_NGRAM),
+}
+
+
+def choose_decoding(generator, pairs, candidates: dict[str, Decoding] = DECODING_CANDIDATES
+                    ) -> tuple[str, Decoding, dict[str, float]]:
+    """(label, decoding) of the candidate with the highest chrF on ``pairs`` (dev pairs: never the test
+    ones), and every candidate's chrF; a tie goes to the first candidate."""
+    scores = {}
+    for label, decoding in candidates.items():
+        generated, _ = decode_all(generator, pairs, decoding)
+        scores[label] = score_outputs([g.tokens for g in generated], pairs)["chrf"]
+    best = max(scores, key=lambda label: (scores[label], -list(candidates).index(label)))
+    return best, candidates[best], scores
+
+
 def score_outputs(tokens: list[list[str]], pairs) -> dict:
     """chrF, character and token BLEU, distinct-1/2 of generated token lists against the pairs' targets."""
     return generation_scores(

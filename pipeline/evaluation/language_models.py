@@ -61,13 +61,17 @@ def compare_language_models(pretrained: str | Path, out: str | Path | None = Non
 
 
 def compare_continuation(pretrained_generator: str | Path, seq2seq: str | Path, limit: int | None = None,
-                         n_samples: int = 20) -> dict:
+                         n_samples: int = 20, tune: bool = True) -> dict:
     """The sentence after a sentence, on the continuation pairs of the KNBC test articles: the fine-tuned
     pretrained LM and the Seq2Seq continuation model, each with beam search (4) with and without the
     bigram repetition block, and a retrieval baseline (the next sentence of the training sentence that
     shares the most tokens). Perplexity of the reference next sentences: the pretrained LM's over its own
-    30k vocabulary, the Seq2Seq's over its own (smaller) one with copying; each counts ``</s>``."""
-    from pipeline.evaluation.generation import BEAM4, BEAM4_BLOCKED, decode_all, score_outputs
+    30k vocabulary, the Seq2Seq's over its own (smaller) one with copying; each counts ``</s>``.
+
+    With ``tune``, the pretrained LM's decoding is first chosen on the dev articles' pairs among
+    :data:`~pipeline.evaluation.generation.DECODING_CANDIDATES` (by chrF), saved into its folder (what
+    ``knbc assemble`` and ``knbc generate`` then use), and scored on the test pairs as one more row."""
+    from pipeline.evaluation.generation import BEAM4, BEAM4_BLOCKED, choose_decoding, decode_all, score_outputs
     from pipeline.evaluation.retrieval import KeywordRetriever
     from pipeline.models.generator import load_generator
     from pipeline.training.generation import seq2seq_dev_scores
@@ -82,11 +86,18 @@ def compare_continuation(pretrained_generator: str | Path, seq2seq: str | Path, 
     lm_perplexity = math.exp(sum(n for n, _ in nll) / sum(c for _, c in nll))
     seq = load_generator(seq2seq)
     seq_perplexity = seq2seq_dev_scores(seq.model, seq.vocab, pairs, seq.options)["dev_perplexity"]
-    for name, generator, inputs, perplexity in (
-        ("pretrained LM, fine-tuned", lm, sentence_pairs, lm_perplexity),
-        ("Seq2Seq + attention + copy", seq, pairs, seq_perplexity),
+    tuned: dict = {}
+    if tune:
+        dev = [type(p)(p.sid, p.source[1:], p.target, p.theme) for p in task_pairs("continuation", "dev")[:limit]]
+        label, lm.decoding, scores = choose_decoding(lm, dev)
+        lm.save(pretrained_generator)
+        tuned = {f"{label}, no repeated bigram; chosen on dev": lm.decoding}
+        rows_dev = {"dev_pairs": len(dev), "chrf": scores, "chosen": label}
+    for name, generator, inputs, perplexity, extra in (
+        ("pretrained LM, fine-tuned", lm, sentence_pairs, lm_perplexity, tuned),
+        ("Seq2Seq + attention + copy", seq, pairs, seq_perplexity, {}),
     ):
-        for label, decoding in (("beam4", BEAM4), ("beam4, no repeated bigram", BEAM4_BLOCKED)):
+        for label, decoding in (("beam4", BEAM4), ("beam4, no repeated bigram", BEAM4_BLOCKED), *extra.items()):
             generated, rate = decode_all(generator, inputs, decoding)
             system = f"{name} ({label})"
             rows[system] = {**score_outputs([g.tokens for g in generated], pairs), "perplexity": perplexity,
@@ -100,4 +111,7 @@ def compare_continuation(pretrained_generator: str | Path, seq2seq: str | Path, 
     samples = [{"source": "".join(p.source), "outputs": {"reference": "".join(p.target),
                                                          **{system: out[i] for system, out in outputs.items()}}}
                for i, p in enumerate(sentence_pairs[:n_samples])]
-    return {"test_pairs": len(pairs), "rows": rows, "samples": samples}
+    result = {"test_pairs": len(pairs), "rows": rows, "samples": samples}
+    if tune:
+        result["decoding_on_dev"] = rows_dev
+    return result

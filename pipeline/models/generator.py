@@ -164,6 +164,8 @@ class Generator:
 
     def __init__(self, model, vocab: Vocabulary, options):
         self.model, self.vocab, self.options = model.eval(), vocab, options
+        # the decoding chosen for this model on dev data (generator.json's "decoding"); None: Decoding()'s
+        self.decoding: Decoding | None = None
 
     def source_for(self, doc: Doc, theme: str | None = None) -> list[str]:
         """The source tokens this generator reads from ``doc`` (``theme``: the text's theme, when known)."""
@@ -180,11 +182,18 @@ class Generator:
     def _meta(self) -> dict:
         return {"kind": self.kind, "options": asdict(self.options), "vocab": self.vocab.to_dict()}
 
+    def meta(self) -> dict:
+        """What ``generator.json`` holds: the kind's own metadata, and the chosen decoding when there is one."""
+        meta = self._meta()
+        if self.decoding is not None:
+            meta["decoding"] = asdict(self.decoding)
+        return meta
+
     def save(self, path: str | Path) -> Path:
         """Write ``generator.json`` (kind, task, options, vocabulary) and ``model.pt`` (the state_dict)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        (path / "generator.json").write_text(json.dumps(self._meta(), ensure_ascii=False), encoding="utf-8")
+        (path / "generator.json").write_text(json.dumps(self.meta(), ensure_ascii=False), encoding="utf-8")
         torch.save(self.model.state_dict(), path / "model.pt")
         return path
 
@@ -304,7 +313,7 @@ class PretrainedLMGenerator(Generator):
         """``generator.json`` and ``model.pt``, the weights stored in fp16 (loaded back in float32)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        (path / "generator.json").write_text(json.dumps(self._meta(), ensure_ascii=False), encoding="utf-8")
+        (path / "generator.json").write_text(json.dumps(self.meta(), ensure_ascii=False), encoding="utf-8")
         torch.save({k: v.half() if v.is_floating_point() else v for k, v in self.model.state_dict().items()},
                    path / "model.pt")
         return path
@@ -323,13 +332,16 @@ def load_generator(path: str | Path, vectors: torch.Tensor | Callable[[], torch.
         if not (path / name).is_file():
             raise GeneratorFolderError(f"{path}: not a generator folder ({name} is missing)")
     meta = read_json_object(path / "generator.json", GeneratorFolderError)
+    decoding = _saved_decoding(path, meta)
     try:
         state = torch.load(path / "model.pt", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError, ... for a bad file
         raise GeneratorFolderError(f"{path / 'model.pt'}: not a readable state_dict (truncated or corrupt?): "
                                    f"{_first_line(err)}") from err
     if meta.get("kind") == "bilm":
-        return _load_pretrained_lm_generator(path, meta, state, vectors)
+        generator = _load_pretrained_lm_generator(path, meta, state, vectors)
+        generator.decoding = decoding
+        return generator
     try:
         vocab = Vocabulary.from_dict(meta["vocab"])
         options_class, build = KINDS["lm" if meta["kind"] == "lm" else "seq2seq"]
@@ -345,7 +357,21 @@ def load_generator(path: str | Path, vectors: torch.Tensor | Callable[[], torch.
     except (RuntimeError, TypeError, AttributeError) as err:
         raise GeneratorFolderError(f"{path / 'model.pt'}: does not fit {path / 'generator.json'}: "
                                    f"{_first_line(err)}") from err
+    generator.decoding = decoding
     return generator
+
+
+def _saved_decoding(path: Path, meta: dict) -> Decoding | None:
+    """The decoding ``generator.json`` records (None when it records none); one out of range is an error."""
+    if meta.get("decoding") is None:
+        return None
+    try:
+        decoding = Decoding(**meta["decoding"])
+        decoding.check()
+    except (TypeError, GenerationError) as err:
+        raise GeneratorFolderError(f"{path / 'generator.json'}: its \"decoding\" is not a valid decoding: "
+                                   f"{_first_line(err)}") from err
+    return decoding
 
 
 def _load_pretrained_lm_generator(path: Path, meta: dict, state: dict,

@@ -187,7 +187,8 @@ def assemble(model_dirs: Sequence[str | Path], out: str | Path, link: bool = Fal
     ``generator_keywords``, ``generator_continuation``, ``generator_lm``). Two components of one name are a
     :class:`DataError`.
 
-    ``knbc_vectors`` goes first, so that ``spacy.load`` gives the Doc the vectors ``pipeline.load`` gives.
+    ``knbc_vectors`` goes first and ``knbc_sentences`` right after it, so that ``spacy.load`` gives the Doc the
+    vectors and the sentences (``doc.sents``) ``pipeline.load`` gives.
 
     With ``link`` the pipeline refers to its sources instead of copying their weights: each
     component folder of ``out`` is a relative symlink to the folder it came from (``spacy.load`` and
@@ -208,7 +209,8 @@ def assemble(model_dirs: Sequence[str | Path], out: str | Path, link: bool = Fal
             if name in nlp.pipe_names:
                 raise DataError(f"{model_dir}: a generator named {name!r} (from {origins[name]}) is already in "
                                 "the pipeline; assemble one generator per task")
-            nlp.add_pipe("knbc_generator", name=name).set_generator(generator)
+            config = {} if generator.decoding is None else asdict(generator.decoding)  # the decoding tuned on dev
+            nlp.add_pipe("knbc_generator", name=name, config=config).set_generator(generator)
             sources[name], origins[name] = Path(model_dir), str(model_dir)
             continue
         check_model_dir(model_dir)
@@ -220,6 +222,8 @@ def assemble(model_dirs: Sequence[str | Path], out: str | Path, link: bool = Fal
             sources[name], origins[name] = Path(model_dir) / name, str(model_dir)
     if "knbc_vectors" not in nlp.pipe_names:  # ja_ginza's vectors on the Doc, for spacy.load as for pipeline.load
         nlp.add_pipe("knbc_vectors", first=True)
+    if "knbc_sentences" not in nlp.pipe_names:  # doc.sents, for spacy.load as for pipeline.load (no weights)
+        nlp.add_pipe("knbc_sentences", after="knbc_vectors")
     out = Path(out)
     for name in sources:  # links of an earlier assembly: never write through them into their sources
         if (out / name).is_symlink():
