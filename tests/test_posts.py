@@ -247,3 +247,9 @@ def test_the_shipped_post_model_assembles_with_the_sentence_classifiers(tmp_path
     assert max(doc.cats, key=doc.cats.get) == "京都観光"
     assert len(doc._.post_sentences) == 4
     assert sum(s._.attention for s in doc._.post_sentences) == pytest.approx(1.0, abs=1e-5)
+    post = doc.cats
+    sentence_only = nlp.select_pipes(disable=["posts"])
+    with sentence_only:
+        assert nlp(text).cats != post  # the post's theme was written over the sentence classifier's
+        one = nlp("紅葉がとてもきれいでした。").cats
+    assert nlp("紅葉がとてもきれいでした。").cats == one  # one sentence: the sentence classifier's theme stays
