@@ -139,3 +139,51 @@ def test_span_scores_exact_and_overlap():
     assert scores["overlap"]["micro"]["r"] == pytest.approx(2 / 3)
     assert scores["overlap"]["per_type"]["B"]["r"] == 0.0
     assert scores["exact"]["macro"]["f"] == pytest.approx((scores["exact"]["per_type"]["A"]["f"] + 0.0) / 2)
+
+
+@pytest.fixture(scope="module")
+def saved(trained, tmp_path_factory):
+    from pipeline.loading import save_pipeline
+
+    path = tmp_path_factory.mktemp("saved") / "ner"
+    save_pipeline(trained[0], path)
+    return path
+
+
+def test_knbc_tag_prints_spans_with_offsets_and_labels(saved):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(app, ["tag", "--model", str(saved), DATA[1]["text"], ""])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert lines[0]["ner"] == [{"start": s["start"], "end": s["end"], "label": s["label"],
+                                "text": DATA[1]["text"][s["start"]:s["end"]]} for s in DATA[1]["spans"]]
+    assert lines[1] == {"text": "", "ner": []}
+
+
+def test_knbc_tag_refuses_a_pipeline_without_taggers(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.loading import save_pipeline
+
+    save_pipeline(blank_japanese(), tmp_path / "empty")
+    result = CliRunner().invoke(app, ["tag", "--model", str(tmp_path / "empty"), "京都"])
+    assert result.exit_code == 2 and "no span tagger" in result.output
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_process_with_spans_writes_every_span_in_every_format(saved, tmp_path, suffix):
+    import pandas as pd
+
+    from pipeline.batch import AnnotateOptions, process
+
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(row["text"] for row in DATA) + "\n", encoding="utf-8")
+    out = tmp_path / f"out.{suffix}"
+    process([str(source)], out, AnnotateOptions(model=str(saved), spans=True), progress=False)
+    rows = ([json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()] if suffix == "jsonl"
+            else [{**r, "ner": json.loads(r["ner"])} for r in pd.read_parquet(out).to_dict("records")])
+    assert [[(s["start"], s["end"], s["label"]) for s in r["ner"]] for r in rows] == [gold(row) for row in DATA]

@@ -124,3 +124,31 @@ def benchmark_command(
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+@app.command("evaluate-taggers")
+def evaluate_taggers_command(
+    out: Path = typer.Option(Path("reports/taggers"), "--out", help="Results folder (results.json, results.md, cache/)."),
+    protocol: str = typer.Option("cv5", help="cv5 (5 article-grouped folds) | split (the shipped split, one run)."),
+    tasks: str = typer.Option("ner,reputation", help="Comma-separated: ner, reputation."),
+    systems: Optional[str] = typer.Option(None, help="Comma-separated subset: bilstm_crf, bilstm_softmax, spacy_ner, "
+                                          "spacy_spancat, ginza_zero_shot (default: all of the tasks')."),
+    runs: Optional[int] = typer.Option(None, help="Only the first N folds."),
+    max_epochs: Optional[int] = typer.Option(None, help="Overrides training.max_epochs of the BiLSTM taggers' configs."),
+    spacy_max_epochs: int = typer.Option(20, help="Epochs of spaCy's ner / spancat (spacy train; model-best kept)."),
+    threads: int = typer.Option(1, help="torch and BLAS threads."),
+) -> None:
+    """Train and score the BiLSTM-CRF taggers, the softmax ablation, spaCy's ner / spancat and GiNZA's zero-shot
+    NER on the same folds; span P/R/F exact and overlap, per type, polarity accuracy, common errors."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from pipeline.evaluation.taggers import evaluate_taggers
+
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)
+    with user_errors():
+        evaluate_taggers(out, protocol, [t for t in tasks.split(",") if t],
+                         [s for s in systems.split(",") if s] if systems else None, runs, max_epochs,
+                         spacy_max_epochs, log=typer.echo)
+    typer.echo(f"wrote {out / 'results.json'} and {out / 'results.md'}")

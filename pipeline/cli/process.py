@@ -27,6 +27,8 @@ def process_command(
     classifiers: Optional[str] = typer.Option(None, help="Comma-separated classifiers to run (default: all)."),
     tokens: bool = typer.Option(False, "--tokens", help="Also write tokens, lemmas and POS tags."),
     generate: bool = typer.Option(False, "--generate", help="Also run the pipeline's generator (generated text)."),
+    spans: bool = typer.Option(False, "--spans", help="Also run the pipeline's span taggers: a column per tagger (ner, "
+                               "reputation) of [{start, end, label, text}] (character offsets)."),
     engine: str = typer.Option("local", help="local (processes on this machine) | dask (a Dask cluster)."),
     n_process: int = typer.Option(1, "--n-process", help="Local worker processes (or local Dask workers); 0: one per core."),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 "
@@ -44,7 +46,7 @@ def process_command(
     from pipeline.loading import DEFAULT_PIPELINE
 
     options = AnnotateOptions(
-        model=str(model or DEFAULT_PIPELINE), tokens=tokens, generate=generate, batch_size=batch_size,
+        model=str(model or DEFAULT_PIPELINE), tokens=tokens, generate=generate, spans=spans, batch_size=batch_size,
         torch_threads=torch_threads,
         classifiers=tuple(name for name in classifiers.split(",") if name) if classifiers is not None else None,
     )
