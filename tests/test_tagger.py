@@ -65,7 +65,7 @@ def test_overfitting_io_into_doc_ents(trained, tmp_path):
     texts = [row["text"] for row in DATA]
     assert [predicted(nlp2(t)) for t in texts] == [gold(row) for row in DATA]
     assert [predicted(d) for d in nlp2.pipe(texts, batch_size=2)] == [predicted(nlp2(t)) for t in texts]
-    assert (tmp_path / "p" / "ner" / "model.pt").stat().st_size < 200_000  # no vector table in the weights
+    assert (tmp_path / "p" / "ner" / "model.pt").stat().st_size < 1_000_000  # no vector table (24 MB) in the weights
 
 
 def test_empty_and_unusual_docs_get_no_spans_and_no_error(trained):

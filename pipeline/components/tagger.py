@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 import numpy
 import srsly
 import torch
+from spacy.attrs import TAG
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.scorer import Scorer
@@ -56,11 +57,13 @@ freeze_vectors = true
 max_length = 512
 crf = true
 scheme = "BIO"
+pos_dim = 16
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 PREDICT_GROUP = 64  # Docs per forward pass at prediction time
 WEIGHTS_FILE = "model.pt"
-HALF_PRECISION = ("embed.tokens.weight",)  # saved as float16 (the large table; the rest stays float32)
+HALF_PRECISION = ("embed.tokens.weight",)
+POS_BUCKETS = 1000  # hashed POS tag ids (SudachiPy has ~100 fine-grained tags)  # saved as float16 (the large table; the rest stays float32)
 
 
 @dataclass
@@ -71,25 +74,35 @@ class GoldTags:
     tags: List[List[int]]
 
 
+def pos_ids(doc: Doc, n_buckets: int) -> numpy.ndarray:
+    """Hashed ids (1..n_buckets) of the tokens' fine-grained POS tags (SudachiPy's, ``token.tag_``), (n_tokens,)."""
+    tags = doc.to_array(TAG).astype(numpy.uint64).reshape(len(doc))
+    return (tags % numpy.uint64(n_buckets)).astype(numpy.int64) + 1
+
+
 def _featurize_tagged(model: Model, inputs, is_train: bool):
     n_buckets, max_length = model.attrs["n_buckets"], model.attrs["max_length"]
     docs, tags = (inputs.docs, inputs.tags) if isinstance(inputs, GoldTags) else (list(inputs), None)
     if not docs:
-        return (FeatureExtractor.padded([], max_length=max_length), None), _no_input_gradient
+        return (FeatureExtractor.padded([], max_length=max_length), None, None), _no_input_gradient
     _feature_extractor(docs[0].vocab, n_buckets)  # a clear error for a vocab without vectors
     batch = FeatureExtractor.padded([doc_features(doc, n_buckets) for doc in docs], max_length)
+    pos = torch.zeros(batch.token_ids.shape, dtype=torch.long)  # (B, T), 0 at padding
+    for i, doc in enumerate(docs):
+        n = int(batch.lengths[i])
+        pos[i, :n] = torch.from_numpy(pos_ids(doc, POS_BUCKETS)[:n])
     gold = None
     if tags is not None:
         gold = torch.zeros(batch.token_ids.shape, dtype=torch.long)  # (B, T), 0 = "O" at padding
         for i, row in enumerate(tags):
             n = int(batch.lengths[i])
             gold[i, :n] = torch.as_tensor(row[:n], dtype=torch.long)
-    return (batch, gold), _no_input_gradient
+    return (batch, pos, gold), _no_input_gradient
 
 
 def _tagger_to_torch(model: Model, inputs, is_train: bool):
-    batch, gold = inputs
-    args = (batch.vector_rows, batch.token_ids, batch.lengths, batch.mask)
+    batch, pos, gold = inputs
+    args = (batch.vector_rows, batch.token_ids, batch.lengths, batch.mask, pos)
     return ArgsKwargs(args=args, kwargs={"tags": gold} if gold is not None else {}), _no_input_gradient
 
 
@@ -108,11 +121,14 @@ def build_bilstm_crf_tagger(
     max_length: int = 512,
     crf: bool = True,
     scheme: str = "BIO",
+    pos_dim: int = 0,
     vector_dim: int = 300,
 ) -> Model:
     """A span tagger: Docs -> ja_ginza vectors (text -> lemma -> norm) + hashed trainable embeddings ->
     BiLSTM -> tag scores (B, T, K) -> a linear-chain CRF with the ``scheme``'s constraints (``crf = false``:
-    a softmax per token, the ablation). Given :class:`GoldTags` it returns the summed loss (1,) instead.
+    a softmax per token, the ablation). ``pos_dim`` > 0 adds an embedding of that size of each token's
+    part-of-speech tag (SudachiPy's, which GiNZA's tokenizer assigns: 名詞-固有名詞-地名-一般, ...).
+    Given :class:`GoldTags` it returns the summed loss (1,) instead.
 
     The tag set comes from the component's labels (:meth:`RecurrentTagger.set_tags`); the static vectors
     from the pipeline (the factory hands them over, as for ``knbc.RNNClassifier.v1``).
@@ -127,6 +143,8 @@ def build_bilstm_crf_tagger(
         dropout=dropout,
         crf=crf,
         scheme=scheme,
+        n_pos=POS_BUCKETS + 1,
+        pos_dim=pos_dim,
     )
     wrapper = PyTorchWrapper_v2(network, convert_inputs=_tagger_to_torch)
     wrapper.init = _reset_tagger
@@ -241,8 +259,9 @@ class SpanTagger(TrainablePipe):
         with torch.inference_mode():
             for start in range(0, len(present), PREDICT_GROUP):
                 group = present[start : start + PREDICT_GROUP]
-                (batch, _), _ = featurize([docs[i] for i in group], is_train=False)
-                for i, found in zip(group, network.predict_spans(batch.vector_rows, batch.token_ids, batch.lengths, batch.mask)):
+                (batch, pos, _), _ = featurize([docs[i] for i in group], is_train=False)
+                found_spans = network.predict_spans(batch.vector_rows, batch.token_ids, batch.lengths, batch.mask, pos)
+                for i, found in zip(group, found_spans):
                     spans[i] = found
         return spans
 

@@ -275,8 +275,44 @@ def evaluate_taggers(out: str | Path, protocol: str = "split", tasks: Sequence[s
                 log(f"{run.name} {task} {system}: exact F {run_scores['exact']['micro']['f']:.4f}, "
                     f"overlap F {run_scores['overlap']['micro']['f']:.4f} ({entry['seconds']} s)")
             results["systems"].setdefault(task, {})[system] = score_system(task, tested, gold[task], predicted, per_run)
+            if system == "bilstm_crf":
+                results.setdefault("renderings", {})[task] = write_renderings(task, tested, gold[task], predicted, out)
             write_results(results, out)
     return results
+
+
+RENDERED = 6  # test sentences rendered per task (the first ones with a gold span)
+
+
+def write_renderings(task: str, tested: list[SentenceRecord], gold: dict, predicted: dict, out: Path) -> str:
+    """displaCy renderings (``ent`` for NEs, ``span`` for 評判) of the first :data:`RENDERED` test sentences that
+    have gold spans, gold above predicted, as ``displacy-{task}.html`` in ``out``; returns the file name."""
+    from spacy import displacy
+
+    from pipeline.ginza import blank_japanese
+
+    nlp = blank_japanese()
+    key = TAGGER_TASKS[task]
+    chosen = [r for r in tested if gold.get(r.sid)][:RENDERED]
+    parts = []
+    for record in chosen:
+        for title, spans in (("gold", gold[record.sid]), ("BiLSTM-CRF", predicted.get(record.sid, []))):
+            doc = nlp.make_doc(record.text)
+            found = [doc.char_span(a, b, label=label, alignment_mode="expand") for a, b, label in spans]
+            found = [f for f in found if f is not None]
+            if key is None:
+                from spacy.util import filter_spans
+
+                doc.ents = filter_spans(found)
+                html = displacy.render(doc, style="ent", page=False, jupyter=False)
+            else:
+                doc.spans[key] = found
+                html = displacy.render(doc, style="span", page=False, jupyter=False, options={"spans_key": key})
+            parts.append(f"<h4>{record.sid} ({title})</h4>{html}")
+    name = f"displacy-{task}.html"
+    (out / name).write_text("<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>" + "".join(parts)
+                            + "</body></html>", encoding="utf-8")
+    return name
 
 
 def _run_system(task, system, run: Run, cache: Path, max_epochs, spacy_max_epochs, sentences) -> list[list]:
@@ -328,6 +364,9 @@ def write_results(results: dict, out: Path) -> None:
             cells = [f"{systems[s]['scores']['exact']['per_type'][t]['f']:.3f} / "
                      f"{systems[s]['scores']['overlap']['per_type'][t]['f']:.3f}" for s in names]
             lines.append(f"| {t} | {n} | " + " | ".join(cells) + " |")
+        if results.get("renderings", {}).get(task):
+            lines += ["", f"displaCy renderings of test sentences, gold and predicted: [{results['renderings'][task]}]"
+                      f"({results['renderings'][task]})"]
         for name in names:
             if name not in ("bilstm_crf",):
                 continue

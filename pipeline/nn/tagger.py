@@ -31,10 +31,15 @@ class RecurrentTagger(nn.Module):
         dropout: float = 0.3,
         crf: bool = True,
         scheme: str = "BIO",
+        n_pos: int = 0,
+        pos_dim: int = 0,
     ):
         super().__init__()
         self.embed = StaticPlusTrainableEmbedding(vectors, n_tokens, trainable_dim, freeze_vectors, dropout=dropout)
-        self.encoder = RecurrentEncoder(self.embed.output_dim, hidden_size, "lstm", layers, True, dropout)
+        # an embedding of each token's part-of-speech tag (hashed ids, 0 = padding), when pos_dim > 0
+        self.pos = nn.Embedding(n_pos, pos_dim, padding_idx=0) if pos_dim > 0 and n_pos > 1 else None
+        width = self.embed.output_dim + (pos_dim if self.pos is not None else 0)
+        self.encoder = RecurrentEncoder(width, hidden_size, "lstm", layers, True, dropout)
         self.dropout = nn.Dropout(dropout)
         self.use_crf = crf
         self.scheme = scheme
@@ -55,12 +60,21 @@ class RecurrentTagger(nn.Module):
         self.embed.reset_parameters()
         for module in (self.encoder.rnn, self.output):
             module.reset_parameters()
+        if self.pos is not None:
+            with torch.no_grad():
+                self.pos.weight.normal_(0.0, 0.1)
+                self.pos.weight[0].zero_()
         if self.crf is not None:
             self.crf.reset_parameters()
 
-    def emissions(self, vector_rows, token_ids, lengths, mask) -> torch.Tensor:
-        """(B, T) x2, (B,), (B, T) -> tag scores (B, T, K)."""
-        states, _ = self.encoder(self.embed(vector_rows, token_ids), lengths)  # (B, T, H)
+    def emissions(self, vector_rows, token_ids, lengths, mask, pos_ids=None) -> torch.Tensor:
+        """(B, T) x2, (B,), (B, T), POS ids (B, T) or None -> tag scores (B, T, K)."""
+        x = self.embed(vector_rows, token_ids)  # (B, T, D)
+        if self.pos is not None:
+            if pos_ids is None:
+                raise ValueError("this tagger reads part-of-speech ids: pass pos_ids (B, T)")
+            x = torch.cat([x, self.dropout(self.pos(pos_ids))], dim=-1)  # (B, T, D + pos_dim)
+        states, _ = self.encoder(x, lengths)  # (B, T, H)
         return self.output(self.dropout(states))  # (B, T, K)
 
     def loss(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -70,9 +84,9 @@ class RecurrentTagger(nn.Module):
         logits = emissions[mask]  # (N, K)
         return F.cross_entropy(logits, tags[mask], reduction="sum") if len(logits) else emissions.sum() * 0.0
 
-    def forward(self, vector_rows, token_ids, lengths, mask, tags=None) -> torch.Tensor:
+    def forward(self, vector_rows, token_ids, lengths, mask, pos_ids=None, tags=None) -> torch.Tensor:
         """Emissions (B, T, K); with gold ``tags`` (B, T), the loss as a (1,) tensor instead (training)."""
-        emissions = self.emissions(vector_rows, token_ids, lengths, mask)
+        emissions = self.emissions(vector_rows, token_ids, lengths, mask, pos_ids)
         if tags is None:
             return emissions
         return self.loss(emissions, tags, mask).reshape(1)
@@ -84,7 +98,7 @@ class RecurrentTagger(nn.Module):
         best = emissions.argmax(dim=-1)  # (B, T)
         return [best[b, : int(n)].tolist() for b, n in enumerate(mask.sum(dim=1))]
 
-    def predict_spans(self, vector_rows, token_ids, lengths, mask) -> list[list[tuple[int, int, str]]]:
+    def predict_spans(self, vector_rows, token_ids, lengths, mask, pos_ids=None) -> list[list[tuple[int, int, str]]]:
         """Token spans ``(start, end, label)`` of each row (a softmax's invalid sequences read leniently)."""
-        emissions = self.emissions(vector_rows, token_ids, lengths, mask)
+        emissions = self.emissions(vector_rows, token_ids, lengths, mask, pos_ids)
         return [tags_to_spans([self.tags[i] for i in path]) for path in self.decode(emissions, mask)]
