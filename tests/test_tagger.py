@@ -187,3 +187,14 @@ def test_process_with_spans_writes_every_span_in_every_format(saved, tmp_path, s
     rows = ([json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()] if suffix == "jsonl"
             else [{**r, "ner": json.loads(r["ner"])} for r in pd.read_parquet(out).to_dict("records")])
     assert [[(s["start"], s["end"], s["label"]) for s in r["ner"]] for r in rows] == [gold(row) for row in DATA]
+
+
+def test_assemble_accepts_tagger_pipelines_and_the_result_tags(saved, tmp_path):
+    from pipeline.loading import load
+    from pipeline.training.train import assemble
+
+    out = assemble([saved], tmp_path / "knbc")
+    nlp = load(out)
+    assert "ner" in nlp.pipe_names and nlp.pipe_names[0] == "knbc_vectors"
+    assert predicted(nlp(DATA[0]["text"])) == gold(DATA[0])
+    assert predicted(spacy.load(out)(DATA[0]["text"])) == gold(DATA[0])
