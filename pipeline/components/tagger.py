@@ -285,7 +285,26 @@ class SpanTagger(TrainablePipe):
                                         getter=lambda doc, attr: doc.spans[key] if key in doc.spans else [], **kwargs)
             prefix = f"spans_{key}"
         named = {f"{self.name}_{k.removeprefix(prefix + '_')}": v for k, v in scores.items()}
-        return {**scores, **named}
+        return {**scores, **named, f"{self.name}_overlap_f": self._overlap_f(examples)}
+
+    def _overlap_f(self, examples: Iterable[Example]) -> float:
+        """Micro F1 where a span is right when it shares a token with a span of its label on the other side
+        (precision over predicted spans, recall over gold spans)."""
+        right_pred = n_pred = found_gold = n_gold = 0
+        for eg in examples:
+            gold, pred = self.gold_spans(eg.reference), self.gold_spans(eg.predicted)
+            gold = [(s.start_char, s.end_char, s.label_) for s in gold]
+            pred = [(s.start_char, s.end_char, s.label_) for s in pred]
+
+            def hit(a, others):
+                return any(a[2] == b[2] and a[0] < b[1] and b[0] < a[1] for b in others)
+
+            right_pred += sum(hit(p, gold) for p in pred)
+            found_gold += sum(hit(g, pred) for g in gold)
+            n_pred, n_gold = n_pred + len(pred), n_gold + len(gold)
+        p = right_pred / n_pred if n_pred else 0.0
+        r = found_gold / n_gold if n_gold else 0.0
+        return 2 * p * r / (p + r) if p + r else 0.0
 
     # -- serialization ---------------------------------------------------------------------------
     def _weights_bytes(self, half: bool) -> bytes:
