@@ -198,3 +198,26 @@ def test_assemble_accepts_tagger_pipelines_and_the_result_tags(saved, tmp_path):
     assert "ner" in nlp.pipe_names and nlp.pipe_names[0] == "knbc_vectors"
     assert predicted(nlp(DATA[0]["text"])) == gold(DATA[0])
     assert predicted(spacy.load(out)(DATA[0]["text"])) == gold(DATA[0])
+
+
+def test_knbc_train_trains_a_tagger_config_on_user_jsonl_and_reports_alignment(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    rows = DATA + [{"text": "京都に行った。", "spans": [{"start": 0, "end": 1, "label": "LOCATION"}]}]
+    train = write_jsonl(tmp_path / "train.jsonl", rows)  # also the dev file: its one widened span counts twice
+    args = ["train", "models/configs/ner.cfg", "--out", str(tmp_path / "m"), "--train", str(train), "--dev", str(train),
+            "--max-epochs", "2", "--quiet", "--set", "components.ner.model.hidden_size=8",
+            "--set", "components.ner.model.n_buckets=100"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["data"]["alignment"]["widened"] == 2 and metrics["data"]["alignment"]["not_placed"] == 0
+    assert metrics["labels"] == ["LOCATION", "ORGANIZATION", "PERSON"]
+    assert spacy.load(tmp_path / "m").pipe_names == ["ner"]
+    (tmp_path / "bad.jsonl").write_text('{"text": "京都", "spans": 3}\n', encoding="utf-8")
+    bad = CliRunner().invoke(app, [*args[:3], str(tmp_path / "m2"), "--train", str(tmp_path / "bad.jsonl"),
+                                   "--dev", str(train), "--quiet"])
+    assert bad.exit_code == 2 and "bad.jsonl:1: 'spans' must be a list" in bad.output
+    assert not (tmp_path / "m2").exists()
