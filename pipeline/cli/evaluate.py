@@ -137,6 +137,9 @@ def evaluate_taggers_command(
     max_epochs: Optional[int] = typer.Option(None, help="Overrides training.max_epochs of the BiLSTM taggers' configs."),
     spacy_max_epochs: int = typer.Option(20, help="Epochs of spaCy's ner / spancat (spacy train; model-best kept)."),
     threads: int = typer.Option(1, help="torch and BLAS threads."),
+    spacy_interrupted: bool = typer.Option(False, "--spacy-interrupted", help="Do not train spaCy's baselines: tag "
+                                           "with the model-best an interrupted run left in OUT/cache (said so in "
+                                           "the results)."),
 ) -> None:
     """Train and score the BiLSTM-CRF taggers, the softmax ablation, spaCy's ner / spancat and GiNZA's zero-shot
     NER on the same folds; span P/R/F exact and overlap, per type, polarity accuracy, common errors."""
@@ -150,5 +153,5 @@ def evaluate_taggers_command(
     with user_errors():
         evaluate_taggers(out, protocol, [t for t in tasks.split(",") if t],
                          [s for s in systems.split(",") if s] if systems else None, runs, max_epochs,
-                         spacy_max_epochs, log=typer.echo)
+                         spacy_max_epochs, log=typer.echo, spacy_interrupted=spacy_interrupted)
     typer.echo(f"wrote {out / 'results.json'} and {out / 'results.md'}")

@@ -117,26 +117,43 @@ def spacy_baseline_config(task: str, max_epochs: int):
     return config
 
 
-def _train_spacy(task: str, train: list, dev: list, test: list, work: Path, max_epochs: int) -> list[list]:
+def _train_spacy(task: str, train: list, dev: list, test: list, work: Path, max_epochs: int,
+                 interrupted: bool = False) -> tuple[list[list], str | None]:
+    """Train spaCy's baseline with ``spacy train`` and tag ``test`` with its ``model-best``; returns the
+    predictions and a note (None for a full run).
+
+    With ``interrupted`` the training is not run: the ``model-best`` that an interrupted ``spacy train`` left
+    in ``work/output`` tags the test sentences, and the note says so and how far it got (the dev F1 spaCy
+    recorded for that model-best)."""
     import spacy
     from spacy.cli.train import train as spacy_train
     from spacy.tokens import DocBin
 
     from pipeline.ginza import blank_japanese
 
-    tokenizer = blank_japanese()
-    work.mkdir(parents=True, exist_ok=True)
-    for name, records in (("train", train), ("dev", dev)):
-        DocBin(docs=records_to_docs(tokenizer, records, AlignmentReport())).to_disk(work / f"{name}.spacy")
-    config = spacy_baseline_config(task, max_epochs)
-    config.to_disk(work / "config.cfg")
-    spacy_train(work / "config.cfg", work / "output", overrides={"paths.train": str(work / "train.spacy"),
-                                                                 "paths.dev": str(work / "dev.spacy")})
-    nlp = spacy.load(work / "output" / "model-best")
+    best = work / "output" / "model-best"
+    note = None
+    if interrupted:
+        if not best.is_dir():
+            raise UsageError(f"{best}: no model-best of an interrupted spacy train to use")
+        meta = json.loads((best / "meta.json").read_text(encoding="utf-8"))
+        note = (f"spacy train interrupted by the time budget before its {max_epochs} epochs; its model-best "
+                f"(dev score {meta.get('performance', {}).get('ents_f' if task == 'ner' else 'spans_reputation_f')}) "
+                f"tagged the test sentences")
+    else:
+        tokenizer = blank_japanese()
+        work.mkdir(parents=True, exist_ok=True)
+        for name, records in (("train", train), ("dev", dev)):
+            DocBin(docs=records_to_docs(tokenizer, records, AlignmentReport())).to_disk(work / f"{name}.spacy")
+        config = spacy_baseline_config(task, max_epochs)
+        config.to_disk(work / "config.cfg")
+        spacy_train(work / "config.cfg", work / "output", overrides={"paths.train": str(work / "train.spacy"),
+                                                                     "paths.dev": str(work / "dev.spacy")})
+    nlp = spacy.load(best)
     key = None if task == "ner" else "reputation"
     predictions = [_char_spans(doc, key) for doc in nlp.pipe(r.text for r in test)]
     shutil.rmtree(work / "output", ignore_errors=True)
-    return predictions
+    return predictions, note
 
 
 def ginza_zero_shot(records: Sequence[SentenceRecord], cache: Path) -> dict[str, list[list]]:
@@ -242,9 +259,13 @@ def score_system(task: str, tested: list[SentenceRecord], gold_by_sid: dict, pre
 
 def evaluate_taggers(out: str | Path, protocol: str = "split", tasks: Sequence[str] = ("ner", "reputation"),
                      systems: Sequence[str] | None = None, runs: int | None = None, max_epochs: int | None = None,
-                     spacy_max_epochs: int = 20, log: Callable[[str], None] = print) -> dict:
+                     spacy_max_epochs: int = 20, log: Callable[[str], None] = print,
+                     spacy_interrupted: bool = False) -> dict:
     """Train and score every system of ``tasks`` on each run of ``protocol``; write ``results.json`` and
-    ``results.md`` to ``out`` (after each system, so a partial run shows what finished) and return the results."""
+    ``results.md`` to ``out`` (after each system, so a partial run shows what finished) and return the results.
+
+    ``spacy_interrupted``: spaCy's baselines are not trained; the ``model-best`` an interrupted run of this
+    evaluation left behind tags the test sentences, and the results say so."""
     tasks = list(tasks)
     check_args(protocol, tasks, systems, runs)
     out = Path(out)
@@ -269,15 +290,19 @@ def evaluate_taggers(out: str | Path, protocol: str = "split", tasks: Sequence[s
                 else:
                     log(f"{run.name} {task} {system}: training and predicting {len(run.test)} test sentences")
                     started = time.perf_counter()
-                    spans = _run_system(task, system, run, cache, max_epochs, spacy_max_epochs, corpus.sentences)
+                    spans = _run_system(task, system, run, cache, max_epochs, spacy_max_epochs, corpus.sentences,
+                                        spacy_interrupted)
+                    note = None
+                    if isinstance(spans, tuple):
+                        spans, note = spans
                     entry = {"spans": dict(zip((r.sid for r in run.test), spans)),
-                             "seconds": round(time.perf_counter() - started, 1)}
+                             "seconds": round(time.perf_counter() - started, 1), "note": note}
                     path.write_text(json.dumps(entry, ensure_ascii=False), encoding="utf-8")
                 predicted.update(entry["spans"])
                 tested.extend(run.test)
                 run_scores = span_scores(_spans(run.test, gold[task]), _spans(run.test, entry["spans"]),
                                          sorted({s[2] for r in run.test for s in gold[task][r.sid]}))
-                per_run.append({"run": run.name, "seconds": entry["seconds"],
+                per_run.append({"run": run.name, "seconds": entry["seconds"], "note": entry.get("note"),
                                 "exact_micro_f": run_scores["exact"]["micro"]["f"],
                                 "overlap_micro_f": run_scores["overlap"]["micro"]["f"]})
                 log(f"{run.name} {task} {system}: exact F {run_scores['exact']['micro']['f']:.4f}, "
@@ -323,14 +348,17 @@ def write_renderings(task: str, tested: list[SentenceRecord], gold: dict, predic
     return name
 
 
-def _run_system(task, system, run: Run, cache: Path, max_epochs, spacy_max_epochs, sentences) -> list[list]:
+def _run_system(task, system, run: Run, cache: Path, max_epochs, spacy_max_epochs, sentences,
+                spacy_interrupted: bool = False):
     if system in ("bilstm_crf", "bilstm_softmax"):
         log_dir = cache / f"{run.name}-{task}-{system}"
         log_dir.mkdir(parents=True, exist_ok=True)
         return _train_bilstm(task, system == "bilstm_crf", run.train, run.dev, run.test, log_dir, max_epochs,
                              shipped_split=run.name == "split")
     if system in ("spacy_ner", "spacy_spancat"):
-        return _train_spacy(task, run.train, run.dev, run.test, cache / f"{run.name}-{task}-{system}", spacy_max_epochs)
+        spans, note = _train_spacy(task, run.train, run.dev, run.test, cache / f"{run.name}-{task}-{system}",
+                                   spacy_max_epochs, interrupted=spacy_interrupted)
+        return (spans, note) if note else spans
     if system == "ginza_zero_shot":
         found = ginza_zero_shot(run.test, cache / "ginza_zero_shot_sentences.json")
         return [found[r.sid] for r in run.test]
@@ -364,6 +392,10 @@ def write_results(results: dict, out: Path) -> None:
             if task == "reputation":
                 row += f" {r['polarity']['accuracy']:.3f} ({r['polarity']['matched']}) |"
             lines.append(row)
+        for name, r in systems.items():
+            for x in r["runs"]:
+                if x.get("note"):
+                    lines.append(f"\n{LABELS.get(name, name)}, {x['run']}: {x['note']}.")
         names = list(systems)
         types = sorted({t for r in systems.values() for t in r["scores"]["exact"]["per_type"]})
         lines += ["", "Per type, F1 exact / overlap (gold count):", "",
