@@ -23,6 +23,7 @@ TORCH_THREADS_ENV = "KNBC_TORCH_THREADS"
 DEFAULT_TORCH_THREADS = 1
 CLASSIFIER_FACTORIES = frozenset({"knbc_textcat", "textcat", "textcat_multilabel"})  # components that write doc.cats
 GENERATOR_FACTORY = "knbc_generator"
+TAGGER_FACTORY = "knbc_tagger"  # components that write spans (doc.ents or doc.spans[key])
 
 
 def is_classifier_factory(factory: str) -> bool:
@@ -33,6 +34,21 @@ def is_classifier_factory(factory: str) -> bool:
 def classifier_names(nlp: Language) -> list[str]:
     """The names of ``nlp``'s enabled text classifiers, in pipeline order."""
     return [name for name in nlp.pipe_names if is_classifier_factory(nlp.get_pipe_meta(name).factory)]
+
+
+def tagger_names(nlp: Language) -> list[str]:
+    """The names of ``nlp``'s enabled span taggers (``knbc_tagger``), in pipeline order."""
+    return [name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == TAGGER_FACTORY]
+
+
+def doc_spans(doc, taggers: dict) -> dict[str, list[dict]]:
+    """``{tagger name: [{"start", "end", "label", "text"}, ...]}``: each tagger's spans (character offsets) as
+    ``doc.ents`` or ``doc.spans[key]`` hold them (``taggers``: name -> spans_key, None for doc.ents)."""
+    found = {}
+    for name, key in taggers.items():
+        spans = doc.ents if key is None else (doc.spans[key] if key in doc.spans else [])
+        found[name] = [{"start": s.start_char, "end": s.end_char, "label": s.label_, "text": s.text} for s in spans]
+    return found
 
 
 def generator_names(nlp: Language) -> list[str]:

@@ -18,7 +18,8 @@ POST_FACTORY = "knbc_post_classifier"
 @dataclass(frozen=True)
 class AnnotateOptions:
     """What to run and what to write: the pipeline folder, which of its classifiers (None: all; an empty
-    tuple: the tokenizer alone), tokens/lemmas/POS, generated text, and torch threads per process.
+    tuple: the tokenizer alone), tokens/lemmas/POS, generated text, the span taggers' spans (a column per
+    tagger: ``[{"start", "end", "label", "text"}]``, character offsets), and torch threads per process.
 
     One torch thread per process is the default: these small recurrent networks gain little from
     intra-op threads (and lose much when another process competes for the cores), and every engine
@@ -28,6 +29,7 @@ class AnnotateOptions:
     classifiers: Optional[tuple[str, ...]] = None
     tokens: bool = False
     generate: bool = False
+    spans: bool = False
     batch_size: int = 64
     torch_threads: int = 1
     documents: bool = False  # each record is a post: the pipeline's knbc_post_classifier labels it and its sentences
@@ -38,11 +40,12 @@ _LOADED: dict[AnnotateOptions, tuple] = {}
 
 
 def loaded_pipeline(options: AnnotateOptions):
-    """``(nlp, {classifier name: its labels}, generator name or None)`` for ``options``, loaded once per process."""
+    """``(nlp, {classifier name: its labels}, generator name or None, {tagger name: spans_key})`` for ``options``,
+    loaded once per process."""
     if options not in _LOADED:
         import torch
 
-        from pipeline.loading import classifier_names, generator_names, load
+        from pipeline.loading import classifier_names, generator_names, load, tagger_names
 
         torch.set_num_threads(options.torch_threads)  # explicitly, in every process that runs chunks
         nlp = load(options.model, torch_threads=options.torch_threads)  # load() would set its own default
@@ -53,14 +56,15 @@ def loaded_pipeline(options: AnnotateOptions):
                        if options.classifiers is None or name in options.classifiers}
         generators = generator_names(nlp)
         generator = generators[0] if options.generate and generators else None
-        enabled = list(classifiers) + ([generator] if generator else [])
+        taggers = {name: nlp.get_pipe(name).spans_key for name in tagger_names(nlp)} if options.spans else {}
+        enabled = list(classifiers) + list(taggers) + ([generator] if generator else [])
         nlp.select_pipes(enable=enabled)
-        _LOADED[options] = (nlp, classifiers, generator)
+        _LOADED[options] = (nlp, classifiers, generator, taggers)
     return _LOADED[options]
 
 
 def _documents_pipeline(nlp):
-    """``(nlp, {post classifier name: its themes}, None)``: the components before the post classifier that
+    """``(nlp, {post classifier name: its themes}, None, {})``: the components before the post classifier that
     are neither classifiers nor generators (e.g. a sentence splitter) and the post classifier run."""
     from pipeline.loading import GENERATOR_FACTORY, is_classifier_factory
 
@@ -73,7 +77,7 @@ def _documents_pipeline(nlp):
         if not is_classifier_factory(factory) and factory != GENERATOR_FACTORY:
             enabled.append(name)
     nlp.select_pipes(enable=[*enabled, post])
-    return nlp, {post: tuple(nlp.get_pipe(post).labels)}, None
+    return nlp, {post: tuple(nlp.get_pipe(post).labels)}, None, {}
 
 
 def forget_pipelines() -> None:
@@ -87,7 +91,7 @@ def check_options(options: AnnotateOptions) -> None:
     from spacy.util import load_config
 
     from pipeline.errors import ModelError
-    from pipeline.loading import GENERATOR_FACTORY, check_model_dir, is_classifier_factory
+    from pipeline.loading import GENERATOR_FACTORY, TAGGER_FACTORY, check_model_dir, is_classifier_factory
 
     meta = check_model_dir(options.model)
     components = load_config(Path(options.model) / "config.cfg")["components"]
@@ -102,6 +106,11 @@ def check_options(options: AnnotateOptions) -> None:
                          "with one (e.g. models/posts)")
     if options.sentences and not options.documents:
         raise ModelError("--sentences writes the sentences of posts: it needs --documents")
+    if options.spans and TAGGER_FACTORY not in factories.values():
+        raise ModelError(f"{options.model} has no span tagger (knbc_tagger); leave out --spans or use a pipeline "
+                         "with one (e.g. models/ner)")
+    if options.spans and options.documents:
+        raise ModelError("--spans writes the spans of each document's text; it does not combine with --documents")
     if options.generate and GENERATOR_FACTORY not in factories.values():
         raise ModelError(f"{options.model} has no generator component; leave out --generate or use a pipeline "
                          "with one (e.g. models/knbc)")
@@ -109,24 +118,24 @@ def check_options(options: AnnotateOptions) -> None:
 
 def annotate_chunk(options: AnnotateOptions, texts: list[str]) -> list[dict]:
     """One result per text: ``{"ok": {...columns}}`` or ``{"error": reason}``."""
-    nlp, classifiers, generator = loaded_pipeline(options)
+    nlp, classifiers, generator, taggers = loaded_pipeline(options)
     if options.documents:
         return _annotate_posts(nlp, texts, classifiers, options)
     try:
         docs = nlp.pipe(texts, batch_size=options.batch_size)
-        return [{"ok": _columns(doc, classifiers, generator, options)} for doc in docs]
+        return [{"ok": _columns(doc, classifiers, generator, taggers, options)} for doc in docs]
     except Exception:  # noqa: BLE001 - find the documents that fail, one by one
-        return [_annotate_one(nlp, text, classifiers, generator, options) for text in texts]
+        return [_annotate_one(nlp, text, classifiers, generator, taggers, options) for text in texts]
 
 
-def _annotate_one(nlp, text: str, classifiers: dict, generator, options: AnnotateOptions) -> dict:
+def _annotate_one(nlp, text: str, classifiers: dict, generator, taggers: dict, options: AnnotateOptions) -> dict:
     try:
-        return {"ok": _columns(nlp(text), classifiers, generator, options)}
+        return {"ok": _columns(nlp(text), classifiers, generator, taggers, options)}
     except Exception as err:  # noqa: BLE001 - reported in the errors file, the run goes on
         return {"error": f"the pipeline failed on this document: {type(err).__name__}: {err}"}
 
 
-def _columns(doc, classifiers: dict, generator, options: AnnotateOptions) -> dict:
+def _columns(doc, classifiers: dict, generator, taggers: dict, options: AnnotateOptions) -> dict:
     columns: dict = {"n_tokens": len(doc)}
     for name, labels in classifiers.items():
         best = max(labels, key=lambda label: doc.cats[label])
@@ -139,6 +148,10 @@ def _columns(doc, classifiers: dict, generator, options: AnnotateOptions) -> dic
         columns["tokens"] = [t.text for t in doc]
         columns["lemmas"] = [t.lemma_ for t in doc]
         columns["pos"] = [t.pos_ for t in doc]
+    if taggers:
+        from pipeline.loading import doc_spans
+
+        columns.update(doc_spans(doc, taggers))
     if generator:
         columns["generated"] = doc._.generated
     return columns

@@ -1,6 +1,7 @@
 """The ``knbc`` command line, one module per command group: ``corpus ...`` (:mod:`.corpus`), ``train``,
-``assemble``, ``train-generator`` (:mod:`.train`), ``evaluate``, ``evaluate-generation``, ``benchmark``, ``evaluate-splitter``
-(:mod:`.evaluate`), ``report`` (:mod:`.report`), ``classify``, ``generate``, ``similar`` (:mod:`.generate`),
+``assemble``, ``train-generator`` (:mod:`.train`), ``evaluate``, ``evaluate-generation``, ``evaluate-taggers``,
+``evaluate-posts``, ``evaluate-splitter``, ``benchmark`` (:mod:`.evaluate`), ``report`` (:mod:`.report`),
+``classify``, ``tag``, ``generate``, ``similar`` (:mod:`.generate`),
 ``process`` (:mod:`.process`), ``pretrain`` (:mod:`.pretrain`). Each command is a thin wrapper over a library function."""
 
 from __future__ import annotations

@@ -182,3 +182,34 @@ def evaluate_splitter_command(
         typer.echo(f"joined with {name}: precision {v['precision']:.4f} recall {v['recall']:.4f} F1 {v['f1']:.4f} "
                    f"({v['true_positives']} of {v['gold_boundaries']} boundaries found, {v['false_positives']} spurious)")
     typer.echo(f"wrote {out / 'results.json'} and {out / 'README.md'}")
+
+
+@app.command("evaluate-taggers")
+def evaluate_taggers_command(
+    out: Path = typer.Option(Path("reports/taggers"), "--out", help="Results folder (results.json, results.md, cache/)."),
+    protocol: str = typer.Option("cv5", help="cv5 (5 article-grouped folds) | split (the shipped split, one run)."),
+    tasks: str = typer.Option("ner,reputation", help="Comma-separated: ner, reputation."),
+    systems: Optional[str] = typer.Option(None, help="Comma-separated subset: bilstm_crf, bilstm_softmax, spacy_ner, "
+                                          "spacy_spancat, ginza_zero_shot (default: all of the tasks')."),
+    runs: Optional[int] = typer.Option(None, help="Only the first N folds."),
+    max_epochs: Optional[int] = typer.Option(None, help="Overrides training.max_epochs of the BiLSTM taggers' configs."),
+    spacy_max_epochs: int = typer.Option(20, help="Epochs of spaCy's ner / spancat (spacy train; model-best kept)."),
+    threads: int = typer.Option(1, help="torch and BLAS threads."),
+    spacy_interrupted: bool = typer.Option(False, "--spacy-interrupted", help="Do not train spaCy's baselines: tag "
+                                           "with the model-best an interrupted run left in OUT/cache (said so in "
+                                           "the results)."),
+) -> None:
+    """Train and score the BiLSTM-CRF taggers, the softmax ablation, spaCy's ner / spancat and GiNZA's zero-shot
+    NER on the same folds; span P/R/F exact and overlap, per type, polarity accuracy, common errors."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from pipeline.evaluation.taggers import evaluate_taggers
+
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)
+    with user_errors():
+        evaluate_taggers(out, protocol, [t for t in tasks.split(",") if t],
+                         [s for s in systems.split(",") if s] if systems else None, runs, max_epochs,
+                         spacy_max_epochs, log=typer.echo, spacy_interrupted=spacy_interrupted)
+    typer.echo(f"wrote {out / 'results.json'} and {out / 'results.md'}")

@@ -123,3 +123,38 @@ def classify_command(
         typer.echo(json.dumps(record, ensure_ascii=False))
     if bad:
         raise typer.Exit(1)
+
+
+@app.command("tag")
+def tag_command(
+    texts: Optional[list[str]] = typer.Argument(None, help="Texts to tag (default: one per line on stdin)."),
+    models: Optional[list[Path]] = typer.Option(None, "--model", help="Pipeline folder with span taggers, repeatable "
+                                                "(default: models/knbc; e.g. --model models/ner --model models/reputation)."),
+) -> None:
+    """Print each text's spans as a JSON line: {"text", TAGGER: [{"start", "end", "label", "text"}, ...]} with one
+    key per span tagger (ner: named entities, reputation: 評判 expressions), character offsets; an input line that
+    is not UTF-8 gets {"line", "error", "input"} instead, and the exit status is then 1."""
+    from pipeline.errors import ModelError
+    from pipeline.loading import DEFAULT_PIPELINE, doc_spans, load, tagger_names
+
+    pipelines = []
+    with user_errors():
+        for path in models or [DEFAULT_PIPELINE]:
+            nlp = load(path)
+            taggers = {name: nlp.get_pipe(name).spans_key for name in tagger_names(nlp)}
+            if not taggers:
+                raise ModelError(f"{path} has no span tagger (knbc_tagger); give --model models/ner or "
+                                 "--model models/reputation")
+            nlp.select_pipes(enable=list(taggers))
+            pipelines.append((nlp, taggers))
+    bad = False
+    for number, text, problem in input_lines(texts):
+        if problem is not None:
+            bad = _echo_bad_line(number, text, problem, "not tagged")
+            continue
+        record: dict = {"text": text}
+        for nlp, taggers in pipelines:
+            record.update(doc_spans(nlp(text), taggers))
+        typer.echo(json.dumps(record, ensure_ascii=False))
+    if bad:
+        raise typer.Exit(1)

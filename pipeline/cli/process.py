@@ -31,6 +31,8 @@ def process_command(
                                    "pipeline's knbc_post_classifier (e.g. models/posts): its theme and scores."),
     sentences: bool = typer.Option(False, "--sentences", help="With --documents: also one row per sentence (level "
                                    "'sentence': index, text, offsets, theme, sentiment, attention)."),
+    spans: bool = typer.Option(False, "--spans", help="Also run the pipeline's span taggers: a column per tagger (ner, "
+                               "reputation) of [{start, end, label, text}] (character offsets)."),
     engine: str = typer.Option("local", help="local (processes on this machine) | dask (a Dask cluster)."),
     n_process: int = typer.Option(1, "--n-process", help="Local worker processes (or local Dask workers); 0: one per core."),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 "
@@ -48,7 +50,7 @@ def process_command(
     from pipeline.loading import DEFAULT_PIPELINE
 
     options = AnnotateOptions(
-        model=str(model or DEFAULT_PIPELINE), tokens=tokens, generate=generate, batch_size=batch_size,
+        model=str(model or DEFAULT_PIPELINE), tokens=tokens, generate=generate, spans=spans, batch_size=batch_size,
         torch_threads=torch_threads, documents=documents, sentences=sentences,
         classifiers=tuple(name for name in classifiers.split(",") if name) if classifiers is not None else None,
     )

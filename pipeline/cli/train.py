@@ -20,8 +20,9 @@ def train_command(
                                   "setting of the model, read from its [training], [knbc] and [components.*.model]."),
     out: Path = typer.Option(..., "--out", help="Folder to save the trained pipeline and metrics.json in."),
     component: Optional[str] = typer.Option(None, help="Component to train (default: the config's only one)."),
-    task: Optional[str] = typer.Option(None, help="KNBC task: theme | sentiment (default: the component's name)."),
-    train: Optional[Path] = typer.Option(None, "--train", help="Your training data: .jsonl / .csv (text, label) or .spacy."),
+    task: Optional[str] = typer.Option(None, help="KNBC task: theme | sentiment | ner | reputation (default: the component's name)."),
+    train: Optional[Path] = typer.Option(None, "--train", help="Your training data: .jsonl / .csv (text, label) or .spacy; "
+                                 "for a tagger .jsonl ({text, spans: [{start, end, label}]}) or .spacy."),
     dev: Optional[Path] = typer.Option(None, "--dev", help="Your dev data (early stopping), same formats."),
     test: Optional[Path] = typer.Option(None, "--test", help="Your test data, scored once after training."),
     seed: Optional[int] = typer.Option(None, help="Overrides training.seed: same seed and data, same model."),
@@ -33,8 +34,9 @@ def train_command(
     settings: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
-    """Train a classifier on the shipped KNBC split (default) or on your own data, with early stopping,
-    with the settings of CONFIG; flags and --set override them, and metrics.json records which did."""
+    """Train a classifier or a span tagger (knbc_tagger: ner, reputation) on the shipped KNBC split (default) or
+    on your own data, with early stopping, with the settings of CONFIG; flags and --set override them, and
+    metrics.json records which did."""
     from pipeline.training.settings import flag_overrides, parse_overrides
     from pipeline.training.train import TRAIN_FLAGS, train_from_config
 

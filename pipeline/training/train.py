@@ -28,6 +28,15 @@ from pipeline.training.data import (
     task_examples,
 )
 from pipeline.training.loop import CLASSIFIER_METRICS, TrainResult, TrainSettings, classifier_scores, train_component
+from pipeline.training.tagging import (
+    TAGGER_METRICS,
+    TAGGER_TASKS,
+    SpanAlignment,
+    read_span_file,
+    record_examples,
+    tagger_scores,
+    train_tagger,
+)
 from pipeline.training.settings import checked_dataclass, has_key, lookup, provenance, read_config
 
 
@@ -132,6 +141,9 @@ def train_from_config(
     component = component or (names[0] if len(names) == 1 else None)
     if component not in names:
         raise DataError(f"{config_path}: name the component to train with --component, one of {names}")
+    if nlp.get_pipe_meta(component).factory == "knbc_tagger":
+        return _train_tagger_from_config(nlp, config, config_path, overrides, component, task, train, dev, test,
+                                         Path(out), progress)
     settings = classifier_settings(config, component)
     if task is None and train is None:  # on KNBC the component's name is its task; user data bring their own labels
         task = component if component in TASKS else None
@@ -142,6 +154,79 @@ def train_from_config(
     with _removed_on_failure(out):
         out.mkdir(parents=True, exist_ok=True)
         return _train_and_save(nlp, component, task, train_ex, dev_ex, test_ex, data, out, settings, recorded, progress)
+
+
+def tagger_settings(config, component: str) -> TrainSettings:
+    """The training settings a tagger's config holds (:data:`CLASSIFIER_KEYS`); its epoch is selected by
+    ``{component}_f`` (exact span F1, the default) or ``{component}_overlap_f``."""
+    values = {name: lookup(config, key) for name, key in CLASSIFIER_KEYS.items() if has_key(config, key)}
+    weights = values.pop("metric", None) or {f"{component}_f": 1.0}
+    best = max(weights, key=weights.get)
+    metric = best.removeprefix(f"{component}_")
+    if metric not in TAGGER_METRICS or best == metric:
+        raise UsageError(f"training.score_weights: {best!r} is not one of "
+                         f"{[f'{component}_{m}' for m in TAGGER_METRICS]}, which knbc train selects a tagger's epochs by")
+    return checked_dataclass(TrainSettings, {**values, "metric": metric}, "training", CLASSIFIER_KEYS)
+
+
+def load_tagger_data(nlp, spans_key: str | None, task: str | None, train: Path | None, dev: Path | None,
+                     test: Path | None) -> tuple[list[Example], list[Example], list[Example], dict]:
+    """(train, dev, test, description) of a tagger: KNBC's gold spans on the shipped split, or the user's
+    files (JSONL with character offsets, or DocBins); alignment counts are in the description."""
+    if train is None:
+        if task not in TAGGER_TASKS:
+            raise DataError(f"no --train file given and {task!r} is not a KNBC tagging task {sorted(TAGGER_TASKS)}")
+        if TAGGER_TASKS[task] != spans_key:
+            raise DataError(f"the KNBC {task} spans go to {TAGGER_TASKS[task] or 'doc.ents'}, but the component's "
+                            f"spans_key is {spans_key!r}")
+        from pipeline.corpus.export import AlignmentReport
+
+        corpus, splits = shipped_corpus(), load_splits()
+        report = AlignmentReport()
+        parts = [record_examples(nlp, splits.select(corpus.sentences, s), report) for s in ("train", "dev", "test")]
+        files = {s: str((SPLITS_DIR / f"{s}.txt").relative_to(SPLITS_DIR.parents[2])) for s in ("train", "dev", "test")}
+        return (*parts, {"source": "KNBC v1.0, shipped article split", "split_files": files,
+                         "alignment": report.lines()})
+    if dev is None:
+        raise DataError("--train needs a --dev file too (early stopping selects the best epoch on it)")
+    alignment = SpanAlignment()
+    parts = [read_span_file(nlp, path, spans_key, alignment) if path else [] for path in (train, dev, test)]
+    return (*parts, {"source": "user files", "train": str(train), "dev": str(dev), "test": str(test) if test else None,
+                     "alignment": alignment.summary()})
+
+
+def _train_tagger_from_config(nlp, config, config_path, overrides, component: str, task: str | None,
+                              train: Path | None, dev: Path | None, test: Path | None, out: Path,
+                              progress: bool) -> tuple[TrainResult, dict]:
+    settings = tagger_settings(config, component)
+    spans_key = nlp.get_pipe(component).spans_key
+    if task is None and train is None:
+        task = component if component in TAGGER_TASKS else None
+    train_ex, dev_ex, test_ex, data = load_tagger_data(nlp, spans_key, task, train, dev, test)
+    recorded = {**provenance(config_path, config, overrides, CLASSIFIER_KEYS),
+                "model": dict(nlp.config["components"][component].get("model", {}))}
+    with _removed_on_failure(out):
+        out.mkdir(parents=True, exist_ok=True)
+        result = train_tagger(nlp, component, train_ex, dev_ex, settings, log_path=out / "train_log.jsonl",
+                              progress=progress)
+        test_scores = tagger_scores(nlp, component, test_ex) if test_ex else {}
+        metrics = {
+            "component": component,
+            "task": task,
+            "labels": list(nlp.get_pipe(component).labels),
+            "spans_key": spans_key,
+            "data": {**data, "n_train": len(train_ex), "n_dev": len(dev_ex), "n_test": len(test_ex)},
+            "settings": asdict(settings),
+            **recorded,
+            "best_epoch": result.best_epoch,
+            "train_seconds": result.seconds,
+            "dev": _plain_scores(result.dev_scores),
+            "test": _plain_scores(test_scores),
+            "history": result.history,
+        }
+        save_pipeline(nlp, out, task=task, component=component)
+        (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
+    return result, metrics
 
 
 @contextmanager

@@ -1,0 +1,104 @@
+"""A sequence labeller: token features -> BiLSTM -> per-token tag scores (emissions) -> a linear-chain CRF,
+or, without the CRF, a softmax per token (the ablation that shows what the CRF adds)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pipeline.nn.crf import LinearChainCRF, allowed_moves, tags_to_spans
+from pipeline.nn.embedding import StaticPlusTrainableEmbedding
+from pipeline.nn.encoders import RecurrentEncoder
+
+
+class RecurrentTagger(nn.Module):
+    """Emissions (B, T, K) from a (Bi)LSTM over static + trainable embeddings; loss and decoding by a CRF
+    (``crf=True``) or by independent per-token softmaxes.
+
+    The tag set is set with :meth:`set_tags` (the output layer and CRF are sized then), before training or
+    before loading saved weights. Inputs follow :class:`pipeline.models.features.FeatureBatch`.
+    """
+
+    def __init__(
+        self,
+        vectors: torch.Tensor,
+        n_tokens: int,
+        trainable_dim: int = 64,
+        freeze_vectors: bool = True,
+        hidden_size: int = 128,
+        layers: int = 1,
+        dropout: float = 0.3,
+        crf: bool = True,
+        scheme: str = "BIO",
+        n_pos: int = 0,
+        pos_dim: int = 0,
+    ):
+        super().__init__()
+        self.embed = StaticPlusTrainableEmbedding(vectors, n_tokens, trainable_dim, freeze_vectors, dropout=dropout)
+        # an embedding of each token's part-of-speech tag (hashed ids, 0 = padding), when pos_dim > 0
+        self.pos = nn.Embedding(n_pos, pos_dim, padding_idx=0) if pos_dim > 0 and n_pos > 1 else None
+        width = self.embed.output_dim + (pos_dim if self.pos is not None else 0)
+        self.encoder = RecurrentEncoder(width, hidden_size, "lstm", layers, True, dropout)
+        self.dropout = nn.Dropout(dropout)
+        self.use_crf = crf
+        self.scheme = scheme
+        self.tags: list[str] = ["O"]
+        self.output = nn.Linear(self.encoder.output_dim, 1)
+        self.crf = LinearChainCRF(1) if crf else None
+
+    def set_tags(self, tags: list[str]) -> None:
+        """Size the output layer (and CRF, with the scheme's constraints) for ``tags``; fresh weights."""
+        self.tags = list(tags)
+        self.output = nn.Linear(self.encoder.output_dim, len(tags))
+        if self.use_crf:
+            self.crf = LinearChainCRF(len(tags), allowed_moves(tags, self.scheme))
+            self.crf.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw every weight afresh from the (seeded) torch RNG."""
+        self.embed.reset_parameters()
+        for module in (self.encoder.rnn, self.output):
+            module.reset_parameters()
+        if self.pos is not None:
+            with torch.no_grad():
+                self.pos.weight.normal_(0.0, 0.1)
+                self.pos.weight[0].zero_()
+        if self.crf is not None:
+            self.crf.reset_parameters()
+
+    def emissions(self, vector_rows, token_ids, lengths, mask, pos_ids=None) -> torch.Tensor:
+        """(B, T) x2, (B,), (B, T), POS ids (B, T) or None -> tag scores (B, T, K)."""
+        x = self.embed(vector_rows, token_ids)  # (B, T, D)
+        if self.pos is not None:
+            if pos_ids is None:
+                raise ValueError("this tagger reads part-of-speech ids: pass pos_ids (B, T)")
+            x = torch.cat([x, self.dropout(self.pos(pos_ids))], dim=-1)  # (B, T, D + pos_dim)
+        states, _ = self.encoder(x, lengths)  # (B, T, H)
+        return self.output(self.dropout(states))  # (B, T, K)
+
+    def loss(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The summed NLL of gold ``tags`` (B, T) over the batch's real positions: CRF or per-token softmax."""
+        if self.crf is not None:
+            return self.crf.nll(emissions, tags, mask).sum()
+        logits = emissions[mask]  # (N, K)
+        return F.cross_entropy(logits, tags[mask], reduction="sum") if len(logits) else emissions.sum() * 0.0
+
+    def forward(self, vector_rows, token_ids, lengths, mask, pos_ids=None, tags=None) -> torch.Tensor:
+        """Emissions (B, T, K); with gold ``tags`` (B, T), the loss as a (1,) tensor instead (training)."""
+        emissions = self.emissions(vector_rows, token_ids, lengths, mask, pos_ids)
+        if tags is None:
+            return emissions
+        return self.loss(emissions, tags, mask).reshape(1)
+
+    def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
+        """The best tag ids of each row (Viterbi with the CRF, else the argmax at each position)."""
+        if self.crf is not None:
+            return self.crf.decode(emissions, mask)
+        best = emissions.argmax(dim=-1)  # (B, T)
+        return [best[b, : int(n)].tolist() for b, n in enumerate(mask.sum(dim=1))]
+
+    def predict_spans(self, vector_rows, token_ids, lengths, mask, pos_ids=None) -> list[list[tuple[int, int, str]]]:
+        """Token spans ``(start, end, label)`` of each row (a softmax's invalid sequences read leniently)."""
+        emissions = self.emissions(vector_rows, token_ids, lengths, mask, pos_ids)
+        return [tags_to_spans([self.tags[i] for i in path]) for path in self.decode(emissions, mask)]
