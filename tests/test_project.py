@@ -26,11 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ROOT / "project.yml"
 MAKEFILE = ROOT / "Makefile"
 # the steps that (re)train or re-evaluate: the quick workflow must leave them out
-TRAINING = {"train-classifiers", "train-generators", "assemble", "evaluate", "benchmark"}
+TRAINING = {"train-classifiers", "train-generators", "assemble", "evaluate", "evaluate-posts", "evaluate-taggers",
+            "benchmark"}
 # commands of project.yml that the Makefile does not run (`make test` checks the splits instead)
 PROJECT_ONLY = {"knbc corpus splits --check"}
 # the Makefile targets whose commands project.yml runs; of `demo`, only the corpus commands
-MAKE_TARGETS = ("models", "pretrain", "evaluate-lm", "evaluate", "evaluate-generation", "benchmark", "report")
+MAKE_TARGETS = ("models", "pretrain", "evaluate-lm", "evaluate", "evaluate-generation", "evaluate-splitter",
+                "evaluate-posts", "evaluate-taggers", "benchmark", "report")
 
 
 def _env() -> dict:

@@ -7,6 +7,7 @@ import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -273,3 +274,104 @@ def test_an_absent_artefact_gives_a_notice_naming_its_command(tmp_path, corpus):
         command = artefact.make_command(reports, tmp_path / "models")
         assert any(f"`{command}` makes it" in line and f"`make {artefact.make_target}`" in line
                    for line in notices), command
+
+
+# ---- the sentence splitter, the post classifier and the span taggers --------------------------------------
+
+
+def _read(reports: Path, name: str) -> dict:
+    return json.loads((reports / name / "results.json").read_text(encoding="utf-8"))
+
+
+def _row(rows: list[list[str]], first: str) -> list[str]:
+    found = [row for row in rows if row and row[0] == first]
+    assert found, f"no table row starting with {first!r}"
+    return found[0]
+
+
+def test_report_shows_the_splitter_posts_and_taggers_sections_with_their_tables(built):
+    reports, summary = built
+    page = summary.html.read_text(encoding="utf-8")
+    markdown = summary.markdown.read_text(encoding="utf-8")
+    html_rows, markdown_rows = _html_rows(page), _markdown_rows(markdown)
+    for anchor in ("sentences", "posts", "taggers"):
+        assert f'<section id="{anchor}">' in page and f'<a id="{anchor}"></a>' in markdown
+        artefact = next(a for a in registry.ARTEFACTS if a.name == anchor)
+        how = artefact.how_to_make(reports)  # said as a sentence of the section, not as a notice
+        assert f"\n{how}\n" in markdown and f"> {how}" not in markdown
+    # the splitter: a row per way of joining, its numbers those of results.json
+    splitter = _read(reports, "sentences")["variants"]["none"]
+    for rows in (html_rows, markdown_rows):
+        row = _row(rows, "nothing")
+        assert row[1:4] == [str(splitter["gold_boundaries"]), str(splitter["true_positives"] + splitter["false_positives"]),
+                            str(splitter["true_positives"])]
+        assert row[-1] == f"{splitter['f1']:.4f}"
+    # the post classifier: the HAN's post accuracy, mean ± std of the folds' accuracies as results.json holds them
+    posts = _read(reports, "posts")
+    accuracies = np.array([fold["han"]["post"]["accuracy"] for fold in posts["folds"]])
+    han_accuracy = f"{accuracies.mean():.3f} ± {accuracies.std():.3f}"
+    for rows in (html_rows, markdown_rows):
+        assert _row(rows, "HAN (this work): post head; sentences by their heads in context")[1] == han_accuracy
+        assert _row(rows, "fold0")[3] == f"{posts['folds'][0]['han']['post']['accuracy']:.3f}"
+    assert 'src="posts/attention.png"' in page and "(posts/attention.png)" in markdown
+    # the taggers: the BiLSTM-CRF's exact micro-F per task, spancat's note, a displaCy rendering of each task
+    taggers = _read(reports, "taggers")
+    for task in ("ner", "reputation"):
+        f = taggers["systems"][task]["bilstm_crf"]["scores"]["exact"]["micro"]["f"]
+        crf_rows = [row for row in html_rows if row and row[0] == "BiLSTM-CRF (ours)" and len(row) >= 10]
+        assert f"{f:.3f}" in {row[3] for row in crf_rows}, task
+        assert f"(taggers/{taggers['renderings'][task]})" in markdown
+    assert "this row is NOT a trained spancat" in page and "this row is NOT a trained spancat" in markdown
+    assert page.count('<figure class="embed">') == 4
+    assert '<div class="entities"' in page and '<div class="spans"' in page
+    assert '<div class="entities"' not in markdown  # the Markdown links to the renderings instead
+
+
+def test_the_new_sections_say_how_to_make_their_results_when_absent(tmp_path):
+    from pipeline.report.sections import posts_section, splitter_section, taggers_section
+
+    reports = tmp_path / "reports"
+    sections = {"sentences": splitter_section(registry.sentences(), None, reports),
+                "posts": posts_section(registry.posts(), None, None, reports),
+                "taggers": taggers_section(registry.taggers(), None, {}, reports)}
+    for name, section in sections.items():
+        [notice] = section.blocks
+        assert isinstance(notice, Notice)
+        artefact = next(a for a in registry.ARTEFACTS if a.name == name)
+        assert f"`{(reports / name / 'results.json').as_posix()}` not found" in notice.text
+        assert f"`{artefact.make_command(reports)}` makes it" in notice.text
+        assert f"`make evaluate-{'splitter' if name == 'sentences' else name}`" in notice.text
+    assert "--protocol split --spacy-max-epochs 5" in sections["taggers"].blocks[0].text
+
+
+def test_results_json_alone_gives_the_tables_draws_the_attention_plot_and_names_missing_renderings(tmp_path, corpus):
+    reports = tmp_path / "reports"
+    for name in ("sentences", "posts", "taggers"):
+        (reports / name).mkdir(parents=True)
+        shutil.copy(REPORTS / name / "results.json", reports / name / "results.json")
+    summary = write_summary(reports, tmp_path / "models", corpus=corpus)
+    page = summary.html.read_text(encoding="utf-8")
+    assert (reports / "posts" / "attention.png").read_bytes()[:8] == PNG_MAGIC  # drawn from attention_sample
+    assert 'src="posts/attention.png"' in page
+    assert "BiLSTM-CRF (ours)" in page and "HAN (this work)" in page and "<td>nothing</td>" in page
+    for task in ("ner", "reputation"):
+        assert f"{(reports / 'taggers' / f'displacy-{task}.html').as_posix()}: not found" in summary.missing
+    assert '<figure class="embed">' not in page
+
+
+def test_a_displacy_rendering_with_active_content_is_left_out(tmp_path):
+    from pipeline.report.blocks import Embed
+    from pipeline.report.inputs import displacy_fragments
+
+    path = tmp_path / "displacy-ner.html"
+    path.write_text("<!DOCTYPE html><html><body>"
+                    "<h4>s1 (gold)</h4><div class='entities'>京都<script>alert(1)</script></div>"
+                    "<h4>s1 (BiLSTM-CRF)</h4><div class='entities' onmouseover='x()'>京都</div>"
+                    "<h4>s2 &amp; (gold)</h4><div class='entities'><mark>京都</mark>に行った</div>"
+                    "<h4>s2 (BiLSTM-CRF)</h4><div class='entities'>京都に行った</div></body></html>", encoding="utf-8")
+    fragments = displacy_fragments(path, 2)
+    assert fragments == [("s2 & (gold)", "<div class='entities'><mark>京都</mark>に行った</div>"),
+                         ("s2 (BiLSTM-CRF)", "<div class='entities'>京都に行った</div>")]
+    document = Document("T", [Section("S", "s", [Embed(fragments[0][1], "taggers/displacy-ner.html", "s2")])])
+    assert "<mark>京都</mark>に行った" in render_html(document)
+    assert "*s2*: [taggers/displacy-ner.html](taggers/displacy-ner.html)" in render_markdown(document)

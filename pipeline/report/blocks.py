@@ -1,7 +1,9 @@
 """The report's one renderer: a document is a title, an optional intro and :class:`Section` s of small
-blocks (text, heading, table, figure, list, notice), rendered as Markdown (GitHub flavour) or as one HTML
-page with inline CSS. Images are referenced by relative path. Inline Markdown in text (`code`, **bold**,
-*emphasis*, [links](target)) becomes tags in the HTML; everything else is escaped.
+blocks (text, heading, table, figure, list, notice, embedded rendering), rendered as Markdown (GitHub
+flavour) or as one HTML page with inline CSS. Images are referenced by relative path. Inline Markdown in
+text (`code`, **bold**, *emphasis*, [links](target)) becomes tags in the HTML; everything else is escaped,
+but for an :class:`Embed`'s fragment (a displaCy rendering), which the HTML shows as it is and the Markdown
+links to.
 """
 
 from __future__ import annotations
@@ -58,7 +60,19 @@ class Notice:
     text: str
 
 
-Block = Text | Heading | Table | Figure | Items | Notice
+@dataclass
+class Embed:
+    """A rendering written by a tool (a displaCy HTML fragment, read by
+    :func:`pipeline.report.inputs.displacy_fragments`, which drops any with scripts or event handlers):
+    shown as it is in the HTML page; the Markdown links to ``src``, the file it comes from (relative to the
+    document), since GitHub strips the styles it depends on."""
+
+    html: str
+    src: str
+    caption: str = ""
+
+
+Block = Text | Heading | Table | Figure | Items | Notice | Embed
 
 
 @dataclass
@@ -123,6 +137,9 @@ def block_markdown(block: Block) -> str:
         return "\n".join(f"- {item}" for item in block.items)
     if isinstance(block, Notice):
         return f"> {block.text}"
+    if isinstance(block, Embed):
+        return f"*{block.caption}*: [{block.src}]({quote(block.src)})" if block.caption else \
+            f"[{block.src}]({quote(block.src)})"
     raise TypeError(f"not a report block: {block!r}")
 
 
@@ -146,6 +163,7 @@ figure img { max-width: 100%; height: auto; border: 1px solid #e3e3e3; }
 figcaption { font-size: .9em; color: #555; }
 figure.half { display: inline-block; width: 48%; margin-right: 1.5%; vertical-align: top; }
 code { background: #f1f1f1; padding: 0 .25em; border-radius: 3px; }
+.embed-body { border: 1px solid #e3e3e3; padding: .2em .8em; overflow-x: auto; }
 .notice { background: #fff6dd; border-left: 4px solid #e0a800; padding: .5em 1em; }
 """
 
@@ -198,6 +216,10 @@ def block_html(block: Block) -> str:
         return "<ul>" + "".join(f"<li>{inline_html(item)}</li>" for item in block.items) + "</ul>"
     if isinstance(block, Notice):
         return f'<p class="notice">{inline_html(block.text)}</p>'
+    if isinstance(block, Embed):
+        link = f'<a href="{html.escape(quote(block.src))}">{html.escape(block.src)}</a>'
+        caption = f"{inline_html(block.caption)} ({link})" if block.caption else link
+        return f'<figure class="embed"><div class="embed-body">{block.html}</div><figcaption>{caption}</figcaption></figure>'
     raise TypeError(f"not a report block: {block!r}")
 
 

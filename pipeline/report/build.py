@@ -1,6 +1,7 @@
 """Writing the reports: each comparison's ``report.md`` and plots (:func:`write_report`), the generation
 report (:func:`write_generation_report`) and the combined ``reports/index.html`` + ``reports/README.md``
-(:func:`write_summary`). Each is a :class:`~pipeline.report.blocks.Document` of sections
+(:func:`write_summary`), which also shows the sentence splitter, the post classifier and the span taggers
+from their ``results.json``. Each is a :class:`~pipeline.report.blocks.Document` of sections
 (:mod:`pipeline.report.sections`) rendered by the one renderer; numbers come from the saved files only."""
 
 from __future__ import annotations
@@ -11,8 +12,14 @@ from pathlib import Path
 from pipeline.evaluation.results import Comparison, load_comparison
 from pipeline.report import registry
 from pipeline.report.blocks import Document, Items, Section, Text, render_html, render_markdown
-from pipeline.report.inputs import curve_group, load_comparisons, read_json, training_history
-from pipeline.report.plots import plot_attention, plot_confusion, plot_learning_curves, plot_per_class_f1
+from pipeline.report.inputs import curve_group, displacy_fragments, load_comparisons, read_json, training_history
+from pipeline.report.plots import (
+    plot_attention,
+    plot_confusion,
+    plot_learning_curves,
+    plot_per_class_f1,
+    plot_sentence_attention,
+)
 from pipeline.report.sections import (
     CURVES_DIR,
     PER_CLASS_PNG,
@@ -28,7 +35,10 @@ from pipeline.report.sections import (
     language_model_section,
     mistakes_section,
     overview_section,
+    posts_section,
     speed_section,
+    splitter_section,
+    taggers_section,
 )
 from pipeline.report.tables import featured_models
 
@@ -37,6 +47,9 @@ SUMMARY_MD = "README.md"
 TITLE = "KNBC 評価レポート / evaluation report"
 GENERATION_TITLE = "Generation on held-out articles (the shared test split)"
 GENERATION_RESULTS = "results.json"
+RESULTS_JSON = "results.json"
+POSTS_ATTENTION = "attention.png"  # what knbc evaluate-posts draws, and the report when it is missing
+RENDERINGS_SHOWN = 2  # displaCy renderings per tagger task: one test sentence, gold then predicted
 
 
 def write_report(results_dir: str | Path, n_examples: int = 10) -> Path:
@@ -133,6 +146,9 @@ def write_summary(
         _curves(models, reports, missing),
         generation_section(generation, generation_results, _heatmaps(generation_folder), reports),
         language_model_section(registry.language_models(), _language_models(reports, missing), reports),
+        splitter_section(registry.sentences(), _results(registry.sentences(), reports, missing), reports),
+        _posts(reports, missing, rerender),
+        _taggers(reports, missing),
         speed_section(_benchmarks(reports, missing), reports),
         mistakes_section(comparisons, n_examples),
     ]
@@ -151,11 +167,48 @@ def write_summary(
 
 
 def _language_models(reports: Path, missing: list[str]) -> dict | None:
-    path = registry.language_models().location(reports) / "results.json"
+    return _results(registry.language_models(), reports, missing)
+
+
+def _results(artefact: registry.Artefact, reports: Path, missing: list[str]) -> dict | None:
+    """The artefact's ``results.json`` (None, with a line in ``missing``, when there is none)."""
+    path = artefact.location(reports) / RESULTS_JSON
     if not path.is_file():
         missing.append(f"{path.as_posix()}: not found")
         return None
     return read_json(path)
+
+
+def _posts(reports: Path, missing: list[str], rerender: bool) -> Section:
+    """The post classifier's section; its sentence attention plot drawn from ``results.json`` when missing."""
+    artefact = registry.posts()
+    results = _results(artefact, reports, missing)
+    attention = None
+    if results is not None and results.get("attention_sample"):
+        name = results.get("attention_plot") or POSTS_ATTENTION
+        path = artefact.location(reports) / name
+        if not path.is_file() and rerender:
+            sample = results["attention_sample"]
+            plot_sentence_attention(sample["sentences"], sample["attention"], path,
+                                    f"{sample['article_id']} ({sample['run']}): gold {sample['gold']}, "
+                                    f"predicted {sample['pred']}")
+        if path.is_file():
+            attention = f"{artefact.name}/{name}"
+    return posts_section(artefact, results, attention, reports)
+
+
+def _taggers(reports: Path, missing: list[str]) -> Section:
+    """The span taggers' section, with a displaCy rendering or two of each task (those the results name)."""
+    artefact = registry.taggers()
+    results = _results(artefact, reports, missing)
+    renderings = {}
+    for task, name in (results or {}).get("renderings", {}).items():
+        path = artefact.location(reports) / name
+        if path.is_file():
+            renderings[task] = displacy_fragments(path, RENDERINGS_SHOWN)
+        else:
+            missing.append(f"{path.as_posix()}: not found")
+    return taggers_section(artefact, results, renderings, reports)
 
 
 def _curves(models: Path, reports: Path, missing: list[str]) -> Section:

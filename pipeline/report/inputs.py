@@ -1,10 +1,13 @@
 """Readers of the files other commands write, as the report needs them: comparison folders
-(``knbc evaluate``), training logs (``knbc train``, ``knbc train-generator``) and JSON results
-(``knbc evaluate-generation``, ``knbc benchmark``)."""
+(``knbc evaluate``), training logs (``knbc train``, ``knbc train-generator``), JSON results
+(``knbc evaluate-generation``, ``knbc benchmark``, ``knbc evaluate-lm``, ``knbc evaluate-splitter``,
+``knbc evaluate-posts``, ``knbc evaluate-taggers``) and the displaCy renderings of ``knbc evaluate-taggers``."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +34,25 @@ def read_json(path: Path) -> dict:
     """A JSON file's object ({} when it holds something else)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     return data if isinstance(data, dict) else {}
+
+
+# a rendering with any of these is not embedded: displaCy writes none of them
+_ACTIVE_HTML = re.compile(r"<\s*/?\s*(script|iframe|object|embed|link|meta|style|form)\b|\son\w+\s*=|javascript:", re.I)
+_RENDERING = re.compile(r"<h4>(.*?)</h4>(.*?)(?=<h4>|</body>|$)", re.S)
+
+
+def displacy_fragments(path: Path, count: int) -> list[tuple[str, str]]:
+    """The first ``count`` renderings of a displaCy file that ``knbc evaluate-taggers`` writes (each an
+    ``<h4>`` title, then displaCy's markup), as (title as text, markup); a rendering with a script, an event
+    handler or any other active content is left out."""
+    fragments = []
+    for title, markup in _RENDERING.findall(path.read_text(encoding="utf-8")):
+        if _ACTIVE_HTML.search(title + markup):
+            continue
+        fragments.append((html.unescape(re.sub(r"<[^>]*>", "", title)).strip(), markup.strip()))
+        if len(fragments) == count:
+            break
+    return fragments
 
 
 def training_history(model_dir: str | Path) -> tuple[pd.DataFrame, dict]:

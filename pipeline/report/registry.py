@@ -1,5 +1,5 @@
-"""The registry of artefacts the report shows: every evaluation, benchmark, generation report and model
-folder, with its path, the command that makes it, and the Makefile target and ``project.yml`` step that
+"""The registry of artefacts the report shows: every evaluation, benchmark, generation report, the
+language-model, sentence-splitter, post-classifier and span-tagger evaluations, and every model folder, with its path, the command that makes it, and the Makefile target and ``project.yml`` step that
 run that command (a test keeps the three in step).
 
 Paths and commands are templates over ``{reports}`` and ``{models}`` (the folders the report reads).
@@ -19,6 +19,7 @@ from pipeline.evaluation.results import RESULTS_CSV
 TRAIN_LOG = "train_log.jsonl"
 EVALUATION, GENERATION, BENCHMARK, MODEL = "evaluation", "generation", "benchmark", "model"
 LANGUAGE_MODELS = "language-models"
+SENTENCES, POSTS, TAGGERS = "sentences", "posts", "taggers"
 TASK_TITLES = {"theme": "テーマ分類 / theme classification", "sentiment": "評判極性 / sentiment classification"}
 
 
@@ -87,6 +88,15 @@ ARTEFACTS: tuple[Artefact, ...] = (
              "言語モデルの事前学習 / pretrained language model",
              "knbc evaluate-lm --pretrained models/livedoor-lm --save-generator models/generator-continuation-pretrained "
              "--out {reports}/language-models --quiet", "evaluate-lm", "evaluate-lm"),
+    Artefact(SENTENCES, "sentences", "{reports}/sentences", "文分割 / sentence splitter",
+             "knbc evaluate-splitter --out {reports}/sentences", "evaluate-splitter", "evaluate-splitter"),
+    Artefact(POSTS, "posts", "{reports}/posts", "投稿分類 / post classifier (hierarchical attention)",
+             "knbc evaluate-posts --out {reports}/posts", "evaluate-posts", "evaluate-posts"),
+    # the committed reports/taggers: the shipped split, spaCy's baselines trained 5 epochs (its results.json
+    # records protocol "split" and, in spancat's note, --spacy-max-epochs 5)
+    Artefact(TAGGERS, "taggers", "{reports}/taggers", "固有表現と評判のタグ付け / span taggers (NE, 評判)",
+             "knbc evaluate-taggers --protocol split --spacy-max-epochs 5 --out {reports}/taggers",
+             "evaluate-taggers", "evaluate-taggers"),
     _benchmark("benchmark.json", "classification pipeline speed and memory", "--busy"),
     _benchmark("benchmark-generation.json", "generation decoding speed", "--generator models/generator-keywords"),
     _benchmark("benchmark-process.json", "batch processing (`knbc process`) throughput", "--process"),
@@ -137,3 +147,15 @@ def generation() -> Artefact:
 
 def language_models() -> Artefact:
     return registered(LANGUAGE_MODELS)[0]
+
+
+def sentences() -> Artefact:
+    return registered(SENTENCES)[0]
+
+
+def posts() -> Artefact:
+    return registered(POSTS)[0]
+
+
+def taggers() -> Artefact:
+    return registered(TAGGERS)[0]

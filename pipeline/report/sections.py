@@ -1,7 +1,7 @@
 """The report's sections, built as blocks (:mod:`pipeline.report.blocks`) from saved results: one
 comparison (its own ``report.md``, or its part of the combined report), the overview, the corpus
-statistics, the learning curves, the generation metrics, the speed benchmarks and the most confident
-mistakes. An input that is missing becomes a :class:`~pipeline.report.blocks.Notice` naming the command
+statistics, the learning curves, the generation metrics, the pretrained language model, the sentence
+splitter, the post classifier, the span taggers, the speed benchmarks and the most confident mistakes. An input that is missing becomes a :class:`~pipeline.report.blocks.Notice` naming the command
 that makes it (from :mod:`pipeline.report.registry`). Sections draw no plots and read no result files
 (:mod:`pipeline.report.build` does both); only the corpus statistics load the corpus."""
 
@@ -13,19 +13,29 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.evaluation.results import Comparison
-from pipeline.report.blocks import Block, Figure, Heading, Items, Notice, Section, Table, Text
+from pipeline.report.blocks import Block, Embed, Figure, Heading, Items, Notice, Section, Table, Text
 from pipeline.report.registry import TASK_TITLES, Artefact
 from pipeline.report.tables import (
     FAMILY_NAMES,
     PROTOCOLS,
+    TAGGER_LABELS,
     best_of_families,
     featured_models,
     generation_table,
     model_families,
     per_class_table,
+    posts_folds_table,
+    posts_sentiment_table,
+    posts_speed_table,
+    posts_theme_table,
     results_notes,
     results_table,
     run_sizes,
+    splitter_errors_table,
+    splitter_speed_table,
+    splitter_table,
+    tagger_table,
+    tagger_types_table,
     worst_table,
 )
 
@@ -315,6 +325,106 @@ def language_model_section(artefact: Artefact, results: dict | None, reports: Pa
         for sample in continuation.get("samples", []):
             frame = pd.DataFrame(list(sample["outputs"].items()), columns=["system", "sentence"])
             section.blocks.append(Table(frame, sample["source"]))
+    return section
+
+
+def _results_missing(section: Section, artefact: Artefact, reports: Path) -> Section:
+    what = f"`{(artefact.location(reports) / 'results.json').as_posix()}` not found"
+    section.blocks.append(missing_notice(artefact, what, reports))
+    return section
+
+
+def splitter_section(artefact: Artefact, results: dict | None, reports: Path) -> Section:
+    """The sentence splitter's boundary precision, recall and F1 against KNBC's sentences of whole articles,
+    its errors by kind and its speed (``knbc evaluate-splitter``); a notice naming the command when absent."""
+    section = Section(artefact.title, "sentences")
+    if results is None:
+        return _results_missing(section, artefact, reports)
+    own = f"{artefact.name}/README.md"
+    section.blocks += [
+        Text(f"GiNZA's tokenizer and `knbc_sentences` on the {results['articles']} whole KNBC articles, against the "
+             f"corpus's sentences ({results['asides_restored']} parenthesised asides put back into their sentences). "
+             "The corpus does not keep what stood between an article's sentences, so each article is joined both "
+             "ways: a line break after every sentence, or nothing between them. A boundary is the offset where a "
+             f"sentence but the first begins. The commonest errors with their context: [{own}]({own})."),
+        Text(artefact.how_to_make(reports)),
+        Table(splitter_table(results["variants"]), "Sentence boundaries found (micro over all articles)"),
+        Table(splitter_errors_table(results["variants"]),
+              "Errors by kind and by what stands before the boundary (count per way of joining)"),
+    ]
+    if results.get("speed"):
+        rounds = {s.get("rounds") for s in results["speed"].values()}
+        best = f"best of {rounds.pop()} rounds" if len(rounds) == 1 else "best round"
+        section.blocks.append(Table(splitter_speed_table(results["speed"]),
+                                    f"Speed ({best}; the tokenizer and the splitter timed apart, one thread)"))
+    return section
+
+
+def posts_section(artefact: Artefact, results: dict | None, attention: str | None, reports: Path) -> Section:
+    """The hierarchical attention post classifier against the naive vote and whole-post baselines on the
+    article-grouped folds (``knbc evaluate-posts``): theme of posts and of sentences in context, sentence
+    sentiment in context against sentence-only, speed, the sentence attention of one post (``attention``:
+    its image under ``reports``, None when there is none), the folds; a notice naming the command when absent."""
+    section = Section(artefact.title, "posts")
+    if results is None:
+        return _results_missing(section, artefact, reports)
+    protocol, folds = results.get("protocol", "cv5"), results["folds"]
+    own = f"{artefact.name}/results.md"
+    section.blocks += [
+        Items([f"protocol `{protocol}`: {PROTOCOLS.get(protocol, protocol)}",
+               f"{len(folds)} folds, {results['seconds'] / 60:.0f} minutes for the whole run; mean ± std over the "
+               "folds, as `results.json` records them",
+               f"this evaluation's own report: [{own}]({own})"]),
+        Text(artefact.how_to_make(reports)),
+        Table(posts_theme_table(results["summary"]), "Theme of each post, and of each sentence read in its post"),
+        Table(posts_sentiment_table(results["summary"]), "Sentiment of each sentence: read in its post (HAN) "
+                                                         "against sentence-only classifiers"),
+    ]
+    speed = results.get("speed")
+    if speed:
+        section.blocks.append(Table(posts_speed_table(speed), f"Speed on the {speed['posts']} whole articles "
+                                    f"({speed['sentences']} sentences; best of {speed['repeats']}, torch threads: "
+                                    f"{speed['torch_threads']}): pipeline / tokenizer {speed['ratio']:.2f}"))
+    sample = results.get("attention_sample")
+    if sample and attention:
+        section.blocks += [Heading("注意の重み / which sentences decided"),
+                           Figure(attention, f"sentence attention of {sample['article_id']}",
+                                  f"Sentence attention of one test post, {sample['article_id']} ({sample['run']}): "
+                                  f"gold {sample['gold']}, predicted {sample['pred']}")]
+    section.blocks.append(Table(posts_folds_table(folds), "The HAN per fold"))
+    return section
+
+
+TAGGER_TASKS = {"ner": "固有表現 / named entities (IREX types)",
+                "reputation": "評判 expressions (type + polarity)"}
+
+
+def taggers_section(artefact: Artefact, results: dict | None, renderings: dict[str, list[tuple[str, str]]],
+                    reports: Path) -> Section:
+    """The BiLSTM-CRF span taggers against the softmax ablation, spaCy's ner / spancat and GiNZA's zero-shot
+    NER (``knbc evaluate-taggers``): per task the span scores, any note a run left, F1 per type, and
+    ``renderings`` (task → (title, displaCy markup) of a test sentence or two); a notice naming the command
+    when absent."""
+    section = Section(artefact.title, "taggers")
+    if results is None:
+        return _results_missing(section, artefact, reports)
+    protocol = results["protocol"]
+    own = f"{artefact.name}/results.md"
+    section.blocks += [
+        Items([f"protocol `{protocol}`: {PROTOCOLS.get(protocol, protocol)}; runs: {', '.join(results['runs'])}",
+               "scores on character offsets, pooled over the runs' test sentences; `exact`: same offsets and type; "
+               "`overlap`: shares at least one character with a span of the same type",
+               f"this evaluation's own report, with the commonest errors: [{own}]({own})"]),
+        Text(artefact.how_to_make(reports)),
+    ]
+    for task, systems in results["systems"].items():
+        section.blocks += [Heading(TAGGER_TASKS.get(task, task)), Table(tagger_table(systems), "Span scores")]
+        section.blocks += [Text(f"*{TAGGER_LABELS.get(name, name)}, {run['run']}*: {run['note'].rstrip('.')}.")
+                           for name, r in systems.items() for run in r["runs"] if run.get("note")]
+        section.blocks.append(Table(tagger_types_table(systems), "F1 per type, exact / overlap"))
+        source = results.get("renderings", {}).get(task)
+        for title, markup in renderings.get(task, []) if source else []:
+            section.blocks.append(Embed(markup, f"{artefact.name}/{source}", f"displaCy, test sentence {title}"))
     return section
 
 

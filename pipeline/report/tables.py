@@ -1,6 +1,8 @@
 """The report's tables as DataFrames, from saved results: a comparison's results (mean ± std over runs,
 published KNBC theme results beside ours under the peer protocol), per-class F1, run sizes and most
-confident mistakes; the generation metrics. Rendering is :mod:`pipeline.report.blocks`' business."""
+confident mistakes; the generation metrics; the sentence splitter's boundary scores, the post
+classifier's scores and the span taggers' scores (each from its ``results.json``). Rendering is
+:mod:`pipeline.report.blocks`' business."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ from collections.abc import Sequence
 import pandas as pd
 
 from pipeline.evaluation.metrics import HEADLINE, format_mean_std, mean_std
+from pipeline.evaluation.posts import ROWS as POST_ROWS
+from pipeline.evaluation.posts import SENTIMENT_ROWS, STORED_SENTIMENT_MODELS
 from pipeline.evaluation.results import Comparison
+from pipeline.evaluation.taggers import LABELS as TAGGER_LABELS
 
 PROTOCOLS = {
     "cv5": "5-fold cross-validation grouped by article (every sentence is tested once; "
@@ -143,3 +148,126 @@ def generation_table(rows: dict[str, dict]) -> pd.DataFrame:
             cells[GENERATION_COLUMNS[c]] = value
         table.append(cells)
     return pd.DataFrame(table, columns=["system", *(GENERATION_COLUMNS[c] for c in columns)])
+
+
+# ---- the sentence splitter (knbc evaluate-splitter) ------------------------------------------------------------
+
+JOINED = {"newline": "a line break", "none": "nothing"}  # table cells: plain text, no inline Markdown
+
+
+def _joined(variant: str) -> str:
+    return JOINED.get(variant, variant)
+
+
+def splitter_table(variants: dict[str, dict]) -> pd.DataFrame:
+    """Boundary counts, precision, recall and F1 per way of joining an article's sentences."""
+    rows = [{"sentences joined with": _joined(name), "gold boundaries": v["gold_boundaries"],
+             "predicted": v["true_positives"] + v["false_positives"], "correct": v["true_positives"],
+             "missed": v["false_negatives"], "spurious": v["false_positives"], "precision": f"{v['precision']:.4f}",
+             "recall": f"{v['recall']:.4f}", "F1": f"{v['f1']:.4f}"} for name, v in variants.items()]
+    return pd.DataFrame(rows)
+
+
+def splitter_errors_table(variants: dict[str, dict]) -> pd.DataFrame:
+    """Errors by kind (missed, spurious) and by what stands before the boundary; a count column per variant."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for name, v in variants.items():
+        for c in v["error_categories"]:
+            counts.setdefault((c["kind"], c["category"]), {})[_joined(name)] = c["count"]
+    rows = [{"kind": kind, "before the boundary": category, **by_variant}
+            for (kind, category), by_variant in sorted(counts.items(), key=lambda kv: (kv[0][0], -sum(kv[1].values())))]
+    columns = ["kind", "before the boundary", *(_joined(n) for n in variants)]
+    return pd.DataFrame(rows, columns=columns, dtype=object)  # counts stay integers beside the absent ones
+
+
+def splitter_speed_table(speed: dict[str, dict]) -> pd.DataFrame:
+    """Sentences per second of GiNZA's tokenizer alone and with the splitter, per kind of text."""
+    rows = [{"texts": f"{s['texts']} articles (joined with nothing)" if name == "articles"
+             else f"{s['texts']} corpus sentences, one a text" if name == "single_sentences" else f"{name}: {s['texts']}",
+             "tokenizer alone, sentences/s": f"{s['tokenizer_sentences_per_s']:.0f}",
+             "tokenizer + splitter, sentences/s": f"{s['with_splitter_sentences_per_s']:.0f}",
+             "splitter's share of the time": f"{100 * s['splitter_share']:.1f}%"} for name, s in speed.items()]
+    return pd.DataFrame(rows)
+
+
+# ---- the post classifier (knbc evaluate-posts) ----------------------------------------------------------------
+
+
+def _summary_cell(summary: dict, model: str, metric: str) -> str | None:
+    value = summary.get(model, {}).get(metric)
+    return format_mean_std(value["mean"], value["std"]) if value else None
+
+
+def posts_theme_table(summary: dict) -> pd.DataFrame:
+    """The theme of posts and of sentences read in their post: one row per system, mean ± std over folds."""
+    columns = {"post_accuracy": "post accuracy", "post_macro_f1": "post macro-F1",
+               "sentence_theme_macro_f1": "sentence theme macro-F1 (in context)",
+               "sentence_alone_macro_f1": "sentence theme macro-F1 (sentence alone)"}
+    rows = [{"model": label, **{title: _summary_cell(summary, key, metric) for metric, title in columns.items()}}
+            for key, label in POST_ROWS if key in summary]
+    return pd.DataFrame(rows, columns=["model", *columns.values()])
+
+
+def posts_sentiment_table(summary: dict) -> pd.DataFrame:
+    """Sentence sentiment read in context (the HAN) against sentence-only classifiers: macro-F1 and F1 per class."""
+    labels = list(dict.fromkeys(metric.removeprefix("sentiment_f1_") for scores in summary.values()
+                                for metric in scores if metric.startswith("sentiment_f1_")))
+    systems = [*SENTIMENT_ROWS, *((f"stored_{key}", f"{title} (stored: knbc evaluate --task sentiment --protocol cv5)")
+                                  for key, title in STORED_SENTIMENT_MODELS.items())]
+    rows = [{"model": label, "macro-F1": _summary_cell(summary, key, "sentiment_macro_f1"),
+             **{f"F1 {c}": _summary_cell(summary, key, f"sentiment_f1_{c}") for c in labels}}
+            for key, label in systems if key in summary]
+    return pd.DataFrame(rows, columns=["model", "macro-F1", *(f"F1 {c}" for c in labels)])
+
+
+def posts_folds_table(folds: list[dict]) -> pd.DataFrame:
+    """The HAN per fold: articles, test sentences, its three scores, the kept epoch and the training time."""
+    rows = [{"fold": f["run"], "train / dev / test articles": f"{f['n_train_articles']} / {f['n_dev_articles']} / "
+             f"{f['n_test_articles']}", "test sentences": f["n_test_sentences"],
+             "post accuracy": f"{f['han']['post']['accuracy']:.3f}",
+             "sentence theme macro-F1": f"{f['han']['sentence_theme']['macro_f1']:.3f}",
+             "sentiment macro-F1": f"{f['han']['sentiment']['macro_f1']:.3f}",
+             "kept epoch": f["han"]["best_epoch"], "train s": f["han"]["train_seconds"]} for f in folds]
+    return pd.DataFrame(rows)
+
+
+def posts_speed_table(speed: dict) -> pd.DataFrame:
+    """Posts and sentences per second: GiNZA's tokenizer alone, then with sentence starts and the classifier."""
+    rows = [["tokenizer alone", f"{speed['tokenizer_posts_per_s']:.1f}", f"{speed['tokenizer_sentences_per_s']:.1f}"],
+            ["tokenizer + sentence starts + knbc_post_classifier", f"{speed['pipeline_posts_per_s']:.1f}",
+             f"{speed['pipeline_sentences_per_s']:.1f}"]]
+    return pd.DataFrame(rows, columns=["", "posts/s", "sentences/s"])
+
+
+# ---- the span taggers (knbc evaluate-taggers) -----------------------------------------------------------------
+
+
+def tagger_table(systems: dict[str, dict]) -> pd.DataFrame:
+    """One row per system of a task: span P / R / F (micro) and macro F, exact and overlap, the seconds of each
+    run, and (評判) the polarity accuracy over the gold spans a prediction overlaps."""
+    rows = []
+    for name, r in systems.items():
+        exact, overlap = r["scores"]["exact"], r["scores"]["overlap"]
+        row = {"system": TAGGER_LABELS.get(name, name)}
+        for kind, scores in (("exact", exact), ("overlap", overlap)):
+            row |= {f"{kind} P": f"{scores['micro']['p']:.3f}", f"{kind} R": f"{scores['micro']['r']:.3f}",
+                    f"{kind} F (micro)": f"{scores['micro']['f']:.3f}", f"{kind} F (macro)": f"{scores['macro']['f']:.3f}"}
+        row["train+predict s (per run)"] = ", ".join(str(run["seconds"]) for run in r["runs"])
+        if "polarity" in r:
+            row["polarity acc. (matched)"] = f"{r['polarity']['accuracy']:.3f} ({r['polarity']['matched']})"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def tagger_types_table(systems: dict[str, dict]) -> pd.DataFrame:
+    """F1 per span type, exact / overlap, one column per system; the gold count of each type."""
+    types = sorted({t for r in systems.values() for t in r["scores"]["exact"]["per_type"]})
+    rows = []
+    for t in types:
+        row = {"type": t, "gold": next(r["scores"]["exact"]["per_type"][t]["n_gold"] for r in systems.values()
+                                       if t in r["scores"]["exact"]["per_type"])}
+        for name, r in systems.items():
+            exact, overlap = (r["scores"][k]["per_type"].get(t) for k in ("exact", "overlap"))
+            row[TAGGER_LABELS.get(name, name)] = f"{exact['f']:.3f} / {overlap['f']:.3f}" if exact and overlap else None
+        rows.append(row)
+    return pd.DataFrame(rows)
