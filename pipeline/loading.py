@@ -102,6 +102,7 @@ def save_pipeline(nlp: Language, path: str | Path, **info) -> Path:
     nlp.meta["requirements"] = [r for r in nlp.meta["requirements"] if not r.startswith("knbc-pipeline")]
     nlp.meta["requirements"].append(requirement)
     path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)  # spaCy makes the folder, not its missing parents
     nlp.to_disk(path)
     return path
 

@@ -124,3 +124,11 @@ def test_knbc_process_workers_run_torch_on_the_threads_asked(tmp_path):
         assert engine.pool.apply(torch.get_num_threads) == 1
     finally:
         engine.close()
+
+
+def test_a_pipeline_is_saved_into_a_folder_whose_parents_do_not_exist_yet(tmp_path):
+    from pipeline.ginza import blank_japanese
+    from pipeline.loading import save_pipeline
+
+    path = save_pipeline(blank_japanese(), tmp_path / "not" / "yet" / "there")
+    assert (path / "config.cfg").is_file() and (path / "meta.json").is_file()
