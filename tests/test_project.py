@@ -211,9 +211,9 @@ def test_the_package_requires_the_distribution_that_registers_its_components():
     assert "knbc-pipeline>=0.1.0,<0.2" in requirements, requirements
     factories = {ep.name for ep in distribution("knbc-pipeline").entry_points if ep.group == "spacy_factories"}
     used = {component["factory"] for component in config["components"].values()}
-    # knbc_sentences once models/knbc is assembled again with it (pipeline.load adds it to a pipeline without it)
-    assert {"knbc_vectors", "knbc_textcat", "knbc_generator"} <= used <= {"knbc_vectors", "knbc_sentences", "knbc_textcat",
-                                                                          "knbc_generator"} and used <= factories
+    assert used == {"knbc_vectors", "knbc_sentences", "knbc_textcat", "knbc_post_classifier", "knbc_tagger",
+                    "knbc_generator"}
+    assert used <= factories
 
 
 # -- in step with the Makefile -----------------------------------------------------------------------

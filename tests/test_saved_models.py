@@ -23,12 +23,32 @@ def _without_repetition_block(path: Path) -> dict:
             if settings.get("factory") == "knbc_generator"}
 
 
+# pipelines whose generator was replaced after the redesign: their classifiers are compared, their generator
+# is checked against the generator folder it now comes from
+REPLACED_GENERATORS = {"knbc": ("generator_continuation", "generator-continuation-pretrained")}
+
+
 @pytest.mark.parametrize("name", sorted(BEFORE["pipelines"]))
 def test_a_saved_pipeline_predicts_what_it_did_before_the_redesign(name):
     nlp = spacy.load(ROOT / "models" / name, config=_without_repetition_block(ROOT / "models" / name))
     for doc, before in zip(nlp.pipe(BEFORE["sentences"]), BEFORE["pipelines"][name], strict=True):
-        assert doc.cats == pytest.approx(before["cats"], abs=2e-6)
-        assert (doc._.generated if doc.has_extension("generated") else None) == before["generated"]
+        assert {k: v for k, v in doc.cats.items() if k in before["cats"]} == pytest.approx(before["cats"], abs=2e-6)
+        if name not in REPLACED_GENERATORS:
+            assert (doc._.generated if doc.has_extension("generated") else None) == before["generated"]
+
+
+@pytest.mark.parametrize("name", sorted(REPLACED_GENERATORS))
+def test_a_pipeline_generates_with_its_generator_folder_and_the_decoding_tuned_for_it(name):
+    from pipeline.ginza import ginza_vectors_tensor
+
+    component, folder = REPLACED_GENERATORS[name]
+    nlp = spacy.load(ROOT / "models" / name)
+    generator = load_generator(ROOT / "models" / folder, ginza_vectors_tensor)
+    assert generator.decoding is not None and nlp.get_pipe(component).decoding == generator.decoding
+    tokenizer = blank_japanese().tokenizer
+    for sentence in BEFORE["sentences"][:2]:
+        source = generator.source_for(tokenizer(sentence))
+        assert nlp(sentence)._.generated == generator.generate(source, generator.decoding).new_text
 
 
 @pytest.mark.parametrize("name", sorted(BEFORE["generators"]))

@@ -37,7 +37,10 @@ def test_the_shipped_pipelines_refer_to_their_sources_and_load():
     for pipe, source in [
         ("knbc/theme", "theme/theme"),
         ("knbc/sentiment", "sentiment/sentiment"),
-        ("knbc/generator_continuation", "generator-continuation"),
+        ("knbc/posts", "posts/posts"),
+        ("knbc/ner", "ner/ner"),
+        ("knbc/reputation", "reputation/reputation"),
+        ("knbc/generator_continuation", "generator-continuation-pretrained"),
         ("knbc-keywords/generator_keywords", "generator-keywords"),
     ]:
         link = MODELS / pipe

@@ -102,6 +102,10 @@ ARTEFACTS: tuple[Artefact, ...] = (
     _benchmark("benchmark-process.json", "batch processing (`knbc process`) throughput", "--process"),
     _model("theme", "テーマ分類 / theme", "classifiers", "knbc train models/configs/theme.cfg"),
     _model("sentiment", "評判極性 / sentiment", "classifiers", "knbc train models/configs/sentiment.cfg"),
+    _model("posts", "投稿のテーマ / whole posts (HAN)", "classifiers", "knbc train-posts models/configs/posts.cfg"),
+    _model("ner", "固有表現 / named entities (BiLSTM-CRF)", "classifiers", "knbc train models/configs/ner.cfg"),
+    _model("reputation", "評判表現 / 評判 expressions (BiLSTM-CRF)", "classifiers",
+           "knbc train models/configs/reputation.cfg"),
     *(_model(name, title, "generators", _GENERATOR.format(name)) for name, title in (
         ("generator-keywords", "キーワード→文 / keywords → sentence"),
         ("generator-keywords-noattn", "キーワード→文, 注意なし / no attention"),
