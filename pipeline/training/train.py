@@ -207,26 +207,8 @@ def _train_tagger_from_config(nlp, config, config_path, overrides, component: st
                 "model": dict(nlp.config["components"][component].get("model", {}))}
     with _removed_on_failure(out):
         out.mkdir(parents=True, exist_ok=True)
-        result = train_tagger(nlp, component, train_ex, dev_ex, settings, log_path=out / "train_log.jsonl",
-                              progress=progress)
-        test_scores = tagger_scores(nlp, component, test_ex) if test_ex else {}
-        metrics = {
-            "component": component,
-            "task": task,
-            "labels": list(nlp.get_pipe(component).labels),
-            "spans_key": spans_key,
-            "data": {**data, "n_train": len(train_ex), "n_dev": len(dev_ex), "n_test": len(test_ex)},
-            "settings": asdict(settings),
-            **recorded,
-            "best_epoch": result.best_epoch,
-            "train_seconds": result.seconds,
-            "dev": _plain_scores(result.dev_scores),
-            "test": _plain_scores(test_scores),
-            "history": result.history,
-        }
-        save_pipeline(nlp, out, task=task, component=component)
-        (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
-    return result, metrics
+        return _train_and_save(nlp, component, task, train_ex, dev_ex, test_ex, data, out, settings,
+                               {"spans_key": spans_key, **recorded}, progress, train_tagger, tagger_scores)
 
 
 @contextmanager
@@ -244,10 +226,12 @@ def _removed_on_failure(out: Path):
 
 def _train_and_save(nlp, component: str, task: str | None, train_ex: list[Example], dev_ex: list[Example],
                     test_ex: list[Example], data: dict, out: Path, settings: TrainSettings, recorded: dict,
-                    progress: bool) -> tuple[TrainResult, dict]:
-    """Train ``component``, score it on ``test_ex``, save the pipeline, metrics.json and train_log.jsonl."""
-    result = train_component(nlp, component, train_ex, dev_ex, settings, log_path=out / "train_log.jsonl", progress=progress)
-    test_scores = classifier_scores(nlp, component, test_ex) if test_ex else {}
+                    progress: bool, train=None, score=None) -> tuple[TrainResult, dict]:
+    """Train ``component`` with ``train`` (default: the classifiers' loop; a tagger's), score it on ``test_ex``
+    with ``score`` (default: the classifiers' scores), save the pipeline, metrics.json and train_log.jsonl."""
+    train, score = train or train_component, score or classifier_scores
+    result = train(nlp, component, train_ex, dev_ex, settings, log_path=out / "train_log.jsonl", progress=progress)
+    test_scores = score(nlp, component, test_ex) if test_ex else {}
     metrics = {
         "component": component,
         "task": task,
