@@ -171,7 +171,9 @@ def load(path: str | Path = DEFAULT_PIPELINE, *, exclude: Iterable[str] = (), di
 
     ``exclude`` and ``disable`` are ``spacy.load``'s: excluded pipes are not loaded, disabled ones are
     loaded but do not run until ``nlp.enable_pipe``. With ``full_ginza`` the pipeline is ja_ginza's
-    whole pipeline (parser, NER, ... about 50x slower) with our components added after it.
+    whole pipeline (parser, NER, ... about 50x slower) with our components added after it; one whose name
+    ja_ginza's pipeline has already gets the prefix ``knbc_`` (our NE tagger runs as ``knbc_ner`` after
+    GiNZA's ``ner``, so ``doc.ents`` holds our IREX entities; ``disable=["knbc_ner"]`` leaves GiNZA's).
 
     ``torch_threads`` (default: $KNBC_TORCH_THREADS, else 1) is passed to ``torch.set_num_threads``:
     one thread is the fastest for these small recurrent networks and stays fast when other processes
@@ -187,9 +189,11 @@ def load(path: str | Path = DEFAULT_PIPELINE, *, exclude: Iterable[str] = (), di
         full = spacy.load("ja_ginza", exclude=exclude, disable=disable)
         use_chunking_tokenizer(full)  # ja_ginza's own tokenizer refuses texts over SudachiPy's byte limit
         for name in nlp.component_names:
-            full.add_pipe(name, source=nlp)
+            # a name ja_ginza's pipeline has already (our NE tagger "ner") gets the prefix "knbc_"
+            as_name = f"knbc_{name}" if name in full.component_names else name
+            full.add_pipe(name, name=as_name, source=nlp)
             if name in disable:
-                full.disable_pipe(name)
+                full.disable_pipe(as_name)
         nlp = full
     _add_vectors(nlp, exclude, disable)
     _add_sentences(nlp, exclude, disable)

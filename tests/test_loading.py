@@ -132,3 +132,14 @@ def test_a_pipeline_is_saved_into_a_folder_whose_parents_do_not_exist_yet(tmp_pa
 
     path = save_pipeline(blank_japanese(), tmp_path / "not" / "yet" / "there")
     assert (path / "config.cfg").is_file() and (path / "meta.json").is_file()
+
+
+def test_the_full_ginza_pipeline_keeps_both_ners_ours_under_a_prefix(keep_torch_threads):
+    full = pipeline.load(full_ginza=True, exclude=["generator_continuation", "posts", "reputation"])
+    assert full.pipe_names.index("ner") < full.pipe_names.index("knbc_ner")
+    assert full.get_pipe_meta("knbc_ner").factory == "knbc_tagger"
+    assert {e.label_ for e in full("京都の清水寺に行った。").ents} <= {"LOCATION", "ORGANIZATION", "PERSON", "ARTIFACT",
+                                                                 "DATE", "TIME", "MONEY", "PERCENT", "OPTIONAL"}
+    ginza_only = pipeline.load(full_ginza=True, exclude=["generator_continuation", "posts", "reputation"],
+                               disable=["knbc_ner"])
+    assert "knbc_ner" in ginza_only.disabled and "ner" not in ginza_only.disabled
