@@ -21,13 +21,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# the main job: the corpus checked and exported, the trained pipeline on a few sentences, then over the
+# the main job: the corpus checked and exported, the trained pipeline on a few sentences (classes, spans, text), then over the
 # whole exported corpus with `knbc process` (labels and scores per sentence; empty titles to the errors file)
 demo: setup
 	$(KNBC) corpus stats
 	$(KNBC) corpus export --format parquet --out $(OUT)/knbc.parquet --overwrite
 	$(KNBC) corpus export --format spacy --out $(OUT)/docbin --overwrite
 	$(KNBC) classify "京都の紅葉がきれいでした。" "このケータイは電池がすぐ切れて困る。" "このラーメン屋のスープは絶品だ。" "昨日のサッカーの試合は最高だった！"
+	$(KNBC) tag "京都の清水寺に行った。紅葉がとてもきれいでした。" "このケータイは電池がすぐ切れて困る。"
 	$(KNBC) generate "京都 紅葉 きれい" "ラーメン スープ おいしい" "携帯 電池 切れる"
 	$(KNBC) process $(OUT)/knbc.parquet --out $(OUT)/knbc-labels.parquet --overwrite
 
