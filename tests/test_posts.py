@@ -253,3 +253,35 @@ def test_the_shipped_post_model_assembles_with_the_sentence_classifiers(tmp_path
         assert nlp(text).cats != post  # the post's theme was written over the sentence classifier's
         one = nlp("紅葉がとてもきれいでした。").cats
     assert nlp("紅葉がとてもきれいでした。").cats == one  # one sentence: the sentence classifier's theme stays
+
+
+def test_a_one_sentence_doc_reuses_the_sentence_classifiers_cats_and_skips_the_network(trained):
+    nlp, _ = trained
+    posts = nlp.get_pipe("posts")
+    sentence_cats = {**{t: 0.1 for t in THEMES[:-1]}, THEMES[-1]: 0.7, **{s: 0.25 for s in SENTIMENTS}}
+
+    class Untouchable(torch.nn.Module):
+        def forward(self, *args):
+            raise AssertionError("the network ran on a one-sentence Doc")
+
+    network, posts.network = posts.network, Untouchable()
+    try:
+        doc = nlp.make_doc("紅葉がとてもきれいでした。")
+        doc.cats = dict(sentence_cats)
+        doc = posts(doc)
+        (span,) = doc._.post_sentences
+        assert span._.cats == pytest.approx(sentence_cats) and span._.attention == 1.0
+        assert doc.cats == pytest.approx(sentence_cats)
+        partial = nlp.make_doc("紅葉がとてもきれいでした。")
+        partial.cats = {t: 0.25 for t in THEMES}  # no sentiment scores: the network must run
+        with pytest.raises(AssertionError, match="the network ran"):
+            posts(partial)
+        two = simple_sentence_starts(nlp.make_doc("清水寺に行きました。紅葉がきれいでした！"))
+        two.cats = dict(sentence_cats)
+        with pytest.raises(AssertionError, match="the network ran"):  # two sentences: context to read
+            posts(two)
+        posts.reuse_sentence_cats = False
+        with pytest.raises(AssertionError, match="the network ran"):
+            posts(doc)
+    finally:
+        posts.network, posts.reuse_sentence_cats = network, True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -193,16 +194,18 @@ class LinearChainCRF(nn.Module):
             pointers.append(index)
             score = torch.where(mask[:, t].unsqueeze(1), best + emissions[:, t], score)
         score = score + end
-        paths = []
-        for b in range(batch):
-            n = lengths[b]
-            if n == 0:
-                paths.append([])
-                continue
-            tag = int(score[b].argmax())
-            path = [tag]
-            for t in range(n - 1, 0, -1):
-                tag = int(pointers[t - 1][b, tag])
-                path.append(tag)
-            paths.append(path[::-1])
-        return paths
+        if batch == 0:
+            return []
+        # backtrack all rows at once, from the last step to the first: a row's path starts at its own last
+        # real position (its best final tag) and follows the pointers back from there
+        final = score.argmax(dim=1).numpy()  # (B,)
+        back = torch.stack(pointers).numpy() if pointers else None  # (T-1, B, K)
+        last = np.asarray(lengths, dtype=np.int64) - 1  # (B,), -1 for an empty row
+        rows = np.arange(batch)
+        tags = np.zeros((batch, steps), dtype=np.int64)  # (B, T)
+        current = final.copy()
+        for t in range(steps - 1, -1, -1):
+            previous = back[t][rows, current] if t < steps - 1 else current  # the tag at t given the tag at t+1
+            current = np.where(last == t, final, np.where(last > t, previous, current))
+            tags[:, t] = current
+        return [tags[b, : lengths[b]].tolist() for b in range(batch)]
