@@ -235,6 +235,82 @@ def polarity_accuracy(gold: list[tuple], pred: list[tuple]) -> dict:
     return {"accuracy": right / matched if matched else 0.0, "matched": matched}
 
 
+SENTIMENTS = ("positive", "negative", "mixed", "neutral")
+CLASSIFIER_CV5 = ("sentiment-cv5", "bilstm_attention")  # reports/ folder and model of models/sentiment's architecture
+
+
+def span_sentiment(labels: Sequence[str]) -> str:
+    """A sentence's sentiment from the labels of its (predicted) 評判 spans, by the rule that gives the gold
+    sentence label (:attr:`SentenceRecord.sentiment`): only ``+`` spans -> positive, only ``-`` -> negative,
+    both -> mixed, none (or only 当為 / 要望) -> neutral."""
+    found = {polarity(label).replace("−", "-") for label in labels} - {""}
+    if found == {"+"}:
+        return "positive"
+    if found == {"-"}:
+        return "negative"
+    return "mixed" if found else "neutral"
+
+
+def sentiment_scores(gold: Sequence[str], pred: Sequence[str]) -> dict:
+    """Accuracy, macro-F1 and per-class F1 (with gold support) of sentence sentiment labels."""
+    from pipeline.training.metrics import classification_scores
+
+    scores = classification_scores(list(gold), list(pred), SENTIMENTS)
+    return {"n": len(gold), "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
+            "per_class": {label: {"f1": scores["per_class"][label]["f1"],
+                                  "support": scores["per_class"][label]["support"]} for label in SENTIMENTS}}
+
+
+def classifier_sentiments(protocol: str, plan: Sequence[Run], cache: Path,
+                          reports: Path | None = None, model: Path | None = None) -> tuple[dict[str, str], str]:
+    """The sentence classifier's label for each test sentence of ``plan``, by sentence id, and where it comes from.
+
+    ``split``: the shipped ``models/sentiment`` (trained on the shipped split's train articles) on the test
+    sentences. ``cv5``: the predictions of the same architecture (``bilstm_attention``) trained on the same folds,
+    kept in ``reports/sentiment-cv5/predictions.jsonl.gz`` (models/sentiment itself was trained on articles that
+    are in the folds' test parts)."""
+    root = Path(__file__).resolve().parents[2]
+    if protocol == "split":
+        path = cache / "sentiment_classifier.json"
+        found = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        missing = [r for run in plan for r in run.test if r.sid not in found]
+        if missing:
+            import spacy
+
+            import pipeline.components  # noqa: F401  (registers knbc_textcat)
+
+            nlp = spacy.load(model or root / "models" / "sentiment")
+            for record, doc in zip(missing, nlp.pipe(r.text for r in missing)):
+                found[record.sid] = max(doc.cats, key=doc.cats.get)
+            path.write_text(json.dumps(found, ensure_ascii=False), encoding="utf-8")
+        return found, "models/sentiment (shipped; trained on the shipped split)"
+    folder, name = CLASSIFIER_CV5
+    path = (reports or root / "reports") / folder / "predictions.jsonl.gz"
+    if not path.is_file():
+        raise UsageError(f"{path}: no sentence classifier predictions for protocol {protocol} "
+                         f"(run knbc evaluate --task sentiment --protocol {protocol} first)")
+    import gzip
+
+    wanted = {(run.name, r.sid) for run in plan for r in run.test}
+    found = {}
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            if row["model"] == name and (row["run"], row["sid"]) in wanted:
+                found[row["sid"]] = row["pred"]
+    lacking = len(wanted) - len(found)
+    if lacking:
+        raise UsageError(f"{path}: {lacking} of the {len(wanted)} test sentences have no {name} prediction "
+                         f"(the folds differ?)")
+    return found, f"{name} (the architecture of models/sentiment) trained on the same folds, from reports/{folder}"
+
+
+def sentence_sentiment(tested: Sequence[SentenceRecord], pred_by_sid: dict[str, list]) -> dict:
+    """:func:`span_sentiment` of each tested sentence's predicted spans scored against its gold sentiment."""
+    return sentiment_scores([r.sentiment for r in tested],
+                            [span_sentiment([s[2] for s in pred_by_sid.get(r.sid, [])]) for r in tested])
+
+
 def common_errors(gold: list[tuple], pred: list[tuple], texts: dict[int, str], top: int = 3) -> dict:
     """Per type, the most common kinds of error with up to ``top`` examples each: ``missed`` (no prediction
     overlaps), ``spurious`` (overlaps no gold span), ``boundary`` (same type, other offsets), ``type`` (a
@@ -337,10 +413,23 @@ def evaluate_taggers(out: str | Path, protocol: str = "split", tasks: Sequence[s
                 log(f"{run.name} {task} {system}: exact F {run_scores['exact']['micro']['f']:.4f}, "
                     f"overlap F {run_scores['overlap']['micro']['f']:.4f} ({entry['seconds']} s)")
             results["systems"].setdefault(task, {})[system] = score_system(task, tested, gold[task], predicted, per_run)
+            if task == "reputation":
+                results["systems"][task][system]["sentence_sentiment"] = sentence_sentiment(tested, predicted)
+                if "sentence_classifier" not in results:
+                    results["sentence_classifier"] = _classifier_scores(protocol, plan, tested, cache)
             if system == "bilstm_crf":
                 results.setdefault("renderings", {})[task] = write_renderings(task, tested, gold[task], predicted, out)
             write_results(results, out)
     return results
+
+
+def _classifier_scores(protocol: str, plan: list[Run], tested: list[SentenceRecord], cache: Path) -> dict:
+    """The sentence classifier's sentiment scores on ``tested`` (a note instead where it has no predictions)."""
+    try:
+        by_sid, source = classifier_sentiments(protocol, plan, cache)
+    except UsageError as error:
+        return {"note": str(error)}
+    return {"source": source, **sentiment_scores([r.sentiment for r in tested], [by_sid[r.sid] for r in tested])}
 
 
 RENDERED = 6  # test sentences rendered per task (the first ones with a gold span)
@@ -446,5 +535,31 @@ def write_results(results: dict, out: Path) -> None:
                 for kind, info in top:
                     examples = "; ".join(x.replace("|", "｜") for x in info["examples"])
                     lines.append(f"- **{label}** {kind} ×{info['count']}: {examples}")
+        if task == "reputation":
+            lines += sentiment_lines(results, systems)
         lines.append("")
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def sentiment_lines(results: dict, systems: dict) -> list[str]:
+    """results.md's table of sentence sentiment from predicted 評判 spans beside the sentence classifier."""
+    rows = [(LABELS.get(name, name) + ": spans -> sentence", r["sentence_sentiment"])
+            for name, r in systems.items() if "sentence_sentiment" in r]
+    classifier = results.get("sentence_classifier", {})
+    if "macro_f1" in classifier:
+        rows.append((f"sentence classifier: {classifier['source']}", classifier))
+    if not rows:
+        return []
+    support = rows[0][1]["per_class"]
+    lines = ["", "### Sentence sentiment from the predicted 評判 spans", "",
+             "Rule (the one that makes the gold sentence label from the gold spans): only + spans -> positive, only − "
+             "-> negative, both -> mixed, none or only 当為 / 要望 -> neutral; scored against the gold label of the "
+             f"same {rows[0][1]['n']} test sentences.", "",
+             "| system | accuracy | macro-F1 | " + " | ".join(f"F1 {c} (n={support[c]['support']})" for c in SENTIMENTS)
+             + " |", "|---" * (3 + len(SENTIMENTS)) + "|"]
+    for name, r in rows:
+        lines.append(f"| {name} | {r['accuracy']:.3f} | **{r['macro_f1']:.3f}** | "
+                     + " | ".join(f"{r['per_class'][c]['f1']:.3f}" for c in SENTIMENTS) + " |")
+    if classifier.get("note"):
+        lines += ["", f"Sentence classifier: {classifier['note']}."]
+    return lines
