@@ -36,8 +36,20 @@ def test_spacy_baselines_use_the_quickstart_model_with_ja_ginza_vectors_and_ginz
     assert component["suggester"] == {"@misc": "spacy.ngram_range_suggester.v1", "min_size": 1,
                                       "max_size": SPANCAT_MAX_LENGTH}
     assert component["negative_weight"] == SPANCAT_NEGATIVE_WEIGHT and component["allow_overlap"] is False
-    assert set(spancat["training"]["score_weights"]) == {"spans_reputation_f", "spans_reputation_p",
-                                                         "spans_reputation_r"}
+    assert spancat["training"]["score_weights"] == {"spans_reputation_f": 1.0, "spans_reputation_p": 0.0,
+                                                    "spans_reputation_r": 0.0, "spans_sc_f": None,
+                                                    "spans_sc_p": None, "spans_sc_r": None}
+
+
+def test_spancat_score_is_the_reputation_f_alone():
+    from spacy.util import load_model_from_config
+
+    config = spacy_baseline_config("reputation", 1)
+    config["paths"]["vectors"] = None  # no need for ja_ginza's table to read the weights
+    config["initialize"]["vectors"] = None
+    nlp = load_model_from_config(config, auto_fill=True, validate=False)
+    weights = nlp.config["training"]["score_weights"]  # the config's weights combined with the factory's
+    assert {k: v for k, v in weights.items() if v} == {"spans_reputation_f": 1.0}
     assert spacy_baseline_config("reputation", 7, max_length=4)["components"]["spancat_singlelabel"][
         "suggester"]["max_size"] == 4
     with pytest.raises(UsageError, match="at least 1 token"):

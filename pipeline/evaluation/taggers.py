@@ -143,6 +143,9 @@ def spacy_baseline_config(task: str, max_epochs: int, max_length: int = SPANCAT_
         weights = config["training"]["score_weights"]
         for key in list(weights):
             weights[key.replace("spans_sc_", "spans_reputation_")] = weights.pop(key)
+            # null, not absent: spaCy adds the factory's default weights (spans_sc_*) to the config's, so with the
+            # key absent model-best and the logged score were half spans_sc_f, a key no doc holds
+            weights[key] = None
     return config
 
 
