@@ -175,9 +175,14 @@ def _train_spacy(task: str, train: list, dev: list, test: list, work: Path, max_
     else:
         tokenizer = blank_japanese()
         work.mkdir(parents=True, exist_ok=True)
-        for name, records in (("train", train), ("dev", dev)):
-            DocBin(docs=records_to_docs(tokenizer, records, AlignmentReport())).to_disk(work / f"{name}.spacy")
-        config = spacy_baseline_config(task, max_epochs)
+        docs = {name: records_to_docs(tokenizer, records, AlignmentReport()) for name, records in
+                (("train", train), ("dev", dev))}
+        for name, found in docs.items():
+            DocBin(docs=found).to_disk(work / f"{name}.spacy")
+        max_length = SPANCAT_MAX_LENGTH
+        if task != "ner":  # the suggester's sizes from the training spans' lengths
+            max_length = suggester_max_length([len(s) for d in docs["train"] for s in d.spans.get("reputation", [])])
+        config = spacy_baseline_config(task, max_epochs, max_length)
         config.to_disk(work / "config.cfg")
         spacy_train(work / "config.cfg", work / "output", overrides={"paths.train": str(work / "train.spacy"),
                                                                      "paths.dev": str(work / "dev.spacy")})
@@ -418,12 +423,31 @@ def evaluate_taggers(out: str | Path, protocol: str = "split", tasks: Sequence[s
             results["systems"].setdefault(task, {})[system] = score_system(task, tested, gold[task], predicted, per_run)
             if task == "reputation":
                 results["systems"][task][system]["sentence_sentiment"] = sentence_sentiment(tested, predicted)
+                if system == "spacy_spancat":
+                    results["systems"][task][system]["suggester"] = _suggester_report(plan, tested, gold_docs,
+                                                                                      corpus.sentences)
                 if "sentence_classifier" not in results:
                     results["sentence_classifier"] = _classifier_scores(protocol, plan, tested, cache)
             if system == "bilstm_crf":
                 results.setdefault("renderings", {})[task] = write_renderings(task, tested, gold[task], predicted, out)
             write_results(results, out)
     return results
+
+
+def _suggester_report(plan: list[Run], tested: list[SentenceRecord], gold_docs: list, sentences: list) -> dict:
+    """The n-gram sizes spancat's suggester had in each run (from its training spans' lengths, as
+    :func:`_train_spacy` sets them) and the share of the tested gold 評判 spans those sizes can produce (and the
+    quickstart's 1..3)."""
+    lengths = {r.sid: [len(s) for s in doc.spans.get("reputation", [])] for r, doc in zip(sentences, gold_docs)}
+    sizes = {run.name: suggester_max_length([n for r in run.train for n in lengths[r.sid]]) for run in plan}
+    covered = total = quickstart = 0
+    for run in plan:
+        for r in run.test:
+            total += len(lengths[r.sid])
+            covered += sum(1 for n in lengths[r.sid] if n <= sizes[run.name])
+            quickstart += sum(1 for n in lengths[r.sid] if n <= 3)
+    return {"max_length": sizes, "test_gold_spans": total, "test_coverage": covered / total if total else 0.0,
+            "quickstart_1_3_coverage": quickstart / total if total else 0.0}
 
 
 def _classifier_scores(protocol: str, plan: list[Run], tested: list[SentenceRecord], cache: Path) -> dict:
@@ -514,6 +538,12 @@ def write_results(results: dict, out: Path) -> None:
                 row += f" {r['polarity']['accuracy']:.3f} ({r['polarity']['matched']}) |"
             lines.append(row)
         for name, r in systems.items():
+            if "suggester" in r:
+                g = r["suggester"]
+                lines.append(f"\n{LABELS.get(name, name)}: n-gram suggester of 1..{'/'.join(str(v) for v in sorted(set(g['max_length'].values())))} "
+                             f"tokens (sized on each run's training spans to cover {SPANCAT_COVERAGE:.0%} of them); it "
+                             f"can produce {g['test_coverage']:.1%} of the {g['test_gold_spans']} gold test spans "
+                             f"(the quickstart's 1..3: {g['quickstart_1_3_coverage']:.1%}).")
             for x in r["runs"]:
                 if x.get("note"):
                     lines.append(f"\n{LABELS.get(name, name)}, {x['run']}: {x['note']}.")
