@@ -172,3 +172,16 @@ def test_ginza_types_map_only_onto_irex_types():
 def test_bad_arguments_are_refused_before_training(args, message):
     with pytest.raises(UsageError, match=message):
         check_args(*args)
+
+
+def test_predictions_are_written_compressed_one_line_per_sentence(tmp_path):
+    import gzip
+    import json
+
+    from pipeline.evaluation.taggers import write_predictions
+
+    rows = [{"run": "fold0", "task": "ner", "system": "bilstm_crf", "sid": "s1", "gold": [[0, 2, "LOCATION"]],
+             "pred": []}, {"run": "fold0", "task": "ner", "system": "bilstm_crf", "sid": "s2", "gold": [], "pred": []}]
+    write_predictions(rows, tmp_path)
+    with gzip.open(tmp_path / "predictions.jsonl.gz", "rt", encoding="utf-8") as f:
+        assert [json.loads(line) for line in f] == rows

@@ -14,7 +14,7 @@ Systems (per task):
 * ``ginza_zero_shot`` (NE only): ja_ginza's own NER, ENE labels mapped to OntoNotes by GiNZA's mapper and
   then to IREX (:data:`ONTONOTES_TO_IREX`); not trained on KNBC, no OPTIONAL.
 
-Scores are computed on character offsets (:func:`pipeline.training.span_metrics.span_scores`), pooled over
+Each test sentence's gold and predicted spans are kept in ``predictions.jsonl.gz``. Scores are computed on character offsets (:func:`pipeline.training.span_metrics.span_scores`), pooled over
 the runs' test sentences (each sentence is tested once in cv5). Each (run, task, system) prediction is
 cached in ``out/cache`` so an interrupted evaluation resumes.
 """
@@ -392,6 +392,7 @@ def evaluate_taggers(out: str | Path, protocol: str = "split", tasks: Sequence[s
     gold = {task: {r.sid: _char_spans(doc, TAGGER_TASKS[task]) for r, doc in zip(corpus.sentences, gold_docs)}
             for task in tasks}
     results: dict = {"protocol": protocol, "runs": [run.name for run in plan], "systems": {}, "seconds": {}}
+    rows: list[dict] = []  # every test sentence's predicted spans, for predictions.jsonl.gz
     for task in tasks:
         for system in [s for s in systems or TASK_SYSTEMS[task] if s in TASK_SYSTEMS[task]]:  # in the order given
             predicted: dict[str, list] = {}
@@ -412,6 +413,8 @@ def evaluate_taggers(out: str | Path, protocol: str = "split", tasks: Sequence[s
                              "seconds": round(time.perf_counter() - started, 1), "note": note}
                     path.write_text(json.dumps(entry, ensure_ascii=False), encoding="utf-8")
                 predicted.update(entry["spans"])
+                rows += [{"run": run.name, "task": task, "system": system, "sid": r.sid,
+                          "gold": gold[task][r.sid], "pred": entry["spans"].get(r.sid, [])} for r in run.test]
                 tested.extend(run.test)
                 run_scores = span_scores(_spans(run.test, gold[task]), _spans(run.test, entry["spans"]),
                                          sorted({s[2] for r in run.test for s in gold[task][r.sid]}))
@@ -431,6 +434,7 @@ def evaluate_taggers(out: str | Path, protocol: str = "split", tasks: Sequence[s
             if system == "bilstm_crf":
                 results.setdefault("renderings", {})[task] = write_renderings(task, tested, gold[task], predicted, out)
             write_results(results, out)
+            write_predictions(rows, out)
     return results
 
 
@@ -513,6 +517,15 @@ def _run_system(task, system, run: Run, cache: Path, max_epochs, spacy_max_epoch
 LABELS = {"bilstm_crf": "BiLSTM-CRF (ours)", "bilstm_softmax": "BiLSTM-softmax (ablation)",
           "spacy_ner": "spaCy ner (tok2vec + ja_ginza vectors)", "spacy_spancat": "spaCy spancat (tok2vec + ja_ginza vectors)",
           "ginza_zero_shot": "GiNZA ja_ginza NER, zero-shot (mapped to IREX)"}
+
+
+def write_predictions(rows: list[dict], out: Path) -> None:
+    """``predictions.jsonl.gz``: a line per (run, task, system, test sentence) with its gold and predicted
+    character spans ``[start, end, label]``."""
+    import gzip
+
+    with gzip.open(out / "predictions.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
 def write_results(results: dict, out: Path) -> None:
