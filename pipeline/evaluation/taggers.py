@@ -7,16 +7,19 @@ Systems (per task):
   (best epoch on the run's dev articles);
 * ``bilstm_softmax``: the same with ``crf = false`` (what the CRF adds);
 * ``spacy_ner`` / ``spacy_spancat``: spaCy's quickstart config (``spacy init config --lang ja --pipeline ner
-  --optimize accuracy``: tok2vec with ja_ginza's static vectors, the default NER / spancat model), GiNZA's
-  tokenizer, trained by ``spacy train`` on the same train / dev Docs (``model-best`` kept); spancat's
-  suggester covers span lengths 1..:data:`SPANCAT_MAX_LENGTH` tokens (90% of the gold 評判 spans; the
-  default 1..3 covers 35%);
+  --optimize accuracy``: tok2vec with ja_ginza's static vectors, the default NER model; for 評判 the
+  single-label ``spancat_singlelabel``), GiNZA's tokenizer, trained by ``spacy train`` on the same train / dev
+  Docs (``model-best`` kept); spancat's suggester covers span lengths 1..n tokens, n from the run's training
+  spans (:func:`suggester_max_length`: 90% of them, n = 15 on every fold; the quickstart's 1..3 covers ~18%),
+  and the results say what share of the gold test spans it can produce;
 * ``ginza_zero_shot`` (NE only): ja_ginza's own NER, ENE labels mapped to OntoNotes by GiNZA's mapper and
   then to IREX (:data:`ONTONOTES_TO_IREX`); not trained on KNBC, no OPTIONAL.
 
-Each test sentence's gold and predicted spans are kept in ``predictions.jsonl.gz``. Scores are computed on character offsets (:func:`pipeline.training.span_metrics.span_scores`), pooled over
-the runs' test sentences (each sentence is tested once in cv5). Each (run, task, system) prediction is
-cached in ``out/cache`` so an interrupted evaluation resumes.
+Scores are computed on character offsets (:func:`pipeline.training.span_metrics.span_scores`), pooled over
+the runs' test sentences (each sentence is tested once in cv5). For 評判, each system's spans also give the
+sentence's sentiment (:func:`span_sentiment`), scored beside the sentence classifier. Each (run, task, system)
+prediction is cached in ``out/cache`` so an interrupted evaluation resumes; ``predictions.jsonl.gz`` keeps
+every test sentence's gold and predicted spans.
 """
 
 from __future__ import annotations
