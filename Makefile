@@ -90,7 +90,7 @@ evaluate-posts: setup
 # GiNZA's zero-shot NER on the shipped split: what made the committed reports/taggers (over 75 minutes
 # here; each system's predictions are cached in reports/taggers/cache, so a rerun resumes)
 evaluate-taggers: setup
-	$(KNBC) evaluate-taggers --protocol split --spacy-max-epochs 5 --out reports/taggers
+	$(KNBC) evaluate-taggers --protocol cv5 --runs 1 --spacy-max-epochs 5 --out reports/taggers
 
 benchmark: setup
 	$(KNBC) benchmark --busy --out reports/benchmark.json

@@ -321,7 +321,17 @@ def test_report_shows_the_splitter_posts_and_taggers_sections_with_their_tables(
         crf_rows = [row for row in html_rows if row and row[0] == "BiLSTM-CRF (ours)" and len(row) >= 10]
         assert f"{f:.3f}" in {row[3] for row in crf_rows}, task
         assert f"(taggers/{taggers['renderings'][task]})" in markdown
-    assert "this row is NOT a trained spancat" in page and "this row is NOT a trained spancat" in markdown
+    notes = [run["note"].rstrip(".") for systems in taggers["systems"].values() for r in systems.values()
+             for run in r["runs"] if run.get("note")]
+    for note in notes:  # a run's note (e.g. a spaCy baseline stopped by the time budget) is said
+        assert note in page and note in markdown
+    # sentence sentiment from the 評判 spans beside the sentence classifier, its macro-F1 as results.json holds it
+    assert "Sentence sentiment from 評判 spans" in page and "Sentence sentiment from 評判 spans" in markdown
+    crf = taggers["systems"]["reputation"]["bilstm_crf"]["sentence_sentiment"]
+    classifier = taggers["sentence_classifier"]
+    for rows in (html_rows, markdown_rows):
+        assert _row(rows, "BiLSTM-CRF (ours): spans -> sentence")[2] == f"{crf['macro_f1']:.3f}"
+        assert _row(rows, f"sentence classifier: {classifier['source']}")[2] == f"{classifier['macro_f1']:.3f}"
     assert page.count('<figure class="embed">') == 4
     assert '<div class="entities"' in page and '<div class="spans"' in page
     assert '<div class="entities"' not in markdown  # the Markdown links to the renderings instead
@@ -341,7 +351,7 @@ def test_the_new_sections_say_how_to_make_their_results_when_absent(tmp_path):
         assert f"`{(reports / name / 'results.json').as_posix()}` not found" in notice.text
         assert f"`{artefact.make_command(reports)}` makes it" in notice.text
         assert f"`make evaluate-{'splitter' if name == 'sentences' else name}`" in notice.text
-    assert "--protocol split --spacy-max-epochs 5" in sections["taggers"].blocks[0].text
+    assert "--protocol cv5 --runs 1 --spacy-max-epochs 5" in sections["taggers"].blocks[0].text
 
 
 def test_results_json_alone_gives_the_tables_draws_the_attention_plot_and_names_missing_renderings(tmp_path, corpus):

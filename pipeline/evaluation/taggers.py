@@ -7,21 +7,25 @@ Systems (per task):
   (best epoch on the run's dev articles);
 * ``bilstm_softmax``: the same with ``crf = false`` (what the CRF adds);
 * ``spacy_ner`` / ``spacy_spancat``: spaCy's quickstart config (``spacy init config --lang ja --pipeline ner
-  --optimize accuracy``: tok2vec with ja_ginza's static vectors, the default NER / spancat model), GiNZA's
-  tokenizer, trained by ``spacy train`` on the same train / dev Docs (``model-best`` kept); spancat's
-  suggester covers span lengths 1..:data:`SPANCAT_MAX_LENGTH` tokens (90% of the gold 評判 spans; the
-  default 1..3 covers 35%);
+  --optimize accuracy``: tok2vec with ja_ginza's static vectors, the default NER model; for 評判 the
+  single-label ``spancat_singlelabel``), GiNZA's tokenizer, trained by ``spacy train`` on the same train / dev
+  Docs (``model-best`` kept); spancat's suggester covers span lengths 1..n tokens, n from the run's training
+  spans (:func:`suggester_max_length`: 90% of them, n = 15 on every fold; the quickstart's 1..3 covers ~18%),
+  and the results say what share of the gold test spans it can produce;
 * ``ginza_zero_shot`` (NE only): ja_ginza's own NER, ENE labels mapped to OntoNotes by GiNZA's mapper and
   then to IREX (:data:`ONTONOTES_TO_IREX`); not trained on KNBC, no OPTIONAL.
 
 Scores are computed on character offsets (:func:`pipeline.training.span_metrics.span_scores`), pooled over
-the runs' test sentences (each sentence is tested once in cv5). Each (run, task, system) prediction is
-cached in ``out/cache`` so an interrupted evaluation resumes.
+the runs' test sentences (each sentence is tested once in cv5). For 評判, each system's spans also give the
+sentence's sentiment (:func:`span_sentiment`), scored beside the sentence classifier. Each (run, task, system)
+prediction is cached in ``out/cache`` so an interrupted evaluation resumes; ``predictions.jsonl.gz`` keeps
+every test sentence's gold and predicted spans.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from collections import defaultdict
@@ -41,7 +45,9 @@ TASK_SYSTEMS = {
     "ner": ("bilstm_crf", "bilstm_softmax", "spacy_ner", "ginza_zero_shot"),
     "reputation": ("bilstm_crf", "bilstm_softmax", "spacy_spancat"),
 }
-SPANCAT_MAX_LENGTH = 15
+SPANCAT_COVERAGE = 0.9  # share of the gold 評判 spans spancat's suggester must be able to produce
+SPANCAT_MAX_LENGTH = 15  # suggester_max_length of the corpus's gold 評判 spans (GiNZA split C tokens) at 0.9
+SPANCAT_NEGATIVE_WEIGHT = 0.2
 ONTONOTES_TO_IREX = {"PERSON": "PERSON", "ORG": "ORGANIZATION", "GPE": "LOCATION", "LOC": "LOCATION",
                      "FAC": "LOCATION", "DATE": "DATE", "TIME": "TIME", "MONEY": "MONEY", "PERCENT": "PERCENT",
                      "PRODUCT": "ARTIFACT", "WORK_OF_ART": "ARTIFACT", "LAW": "ARTIFACT"}
@@ -96,24 +102,53 @@ def _train_bilstm(task: str, crf: bool, train: list, dev: list, test: list, log_
     return [_char_spans(doc, TAGGER_TASKS[task]) for doc in nlp.pipe(r.text for r in test)]
 
 
-def spacy_baseline_config(task: str, max_epochs: int):
+def suggester_max_length(lengths: Sequence[int], coverage: float = SPANCAT_COVERAGE) -> int:
+    """The smallest n such that at least ``coverage`` of the gold spans (``lengths`` in tokens) are 1..n tokens
+    long: the n-gram sizes spancat's suggester needs (it can only label spans it suggests)."""
+    if not lengths:
+        raise UsageError("no gold spans to size spancat's suggester on")
+    if not 0 < coverage <= 1:
+        raise UsageError(f"coverage must be in (0, 1], not {coverage}")
+    ordered = sorted(lengths)
+    return ordered[max(1, math.ceil(coverage * len(ordered) - 1e-9)) - 1]
+
+
+def suggester_coverage(lengths: Sequence[int], max_length: int) -> float:
+    """The share of gold spans (``lengths`` in tokens) that a 1..``max_length`` n-gram suggester can produce."""
+    return sum(1 for n in lengths if 1 <= n <= max_length) / len(lengths) if lengths else 0.0
+
+
+def spacy_baseline_config(task: str, max_epochs: int, max_length: int = SPANCAT_MAX_LENGTH):
     """spaCy's quickstart config (``--optimize accuracy``, CPU) for ``ner`` or ``spancat`` with GiNZA's tokenizer
-    and ja_ginza's static vectors; training capped at ``max_epochs`` epochs."""
+    and ja_ginza's static vectors; training capped at ``max_epochs`` epochs.
+
+    For 評判 spans the component is spaCy's single-label span categorizer (``spancat_singlelabel``: a softmax over
+    the types and "no span", as a 評判 span has one type) with an n-gram suggester of 1..``max_length`` tokens
+    (the quickstart's 1..3 covers 18% of the gold spans), ``allow_overlap = false`` (gold 評判 spans hardly
+    overlap) and ``negative_weight`` :data:`SPANCAT_NEGATIVE_WEIGHT` (the suggester proposes ~15 candidates per
+    token for <1 gold span per sentence; at weight 1 the multi-label spancat stayed at dev F 0.00)."""
     from spacy.cli.init_config import init_config
 
-    component = "ner" if task == "ner" else "spancat"
+    if max_length < 1:
+        raise UsageError(f"spancat's suggester needs a max length of at least 1 token, not {max_length}")
+    component = "ner" if task == "ner" else "spancat_singlelabel"
     config = init_config(lang="ja", pipeline=[component], optimize="accuracy", gpu=False, pretraining=False)
     config["nlp"]["tokenizer"] = {"@tokenizers": "knbc.JapaneseTokenizer.v1", "split_mode": "C"}
     config["paths"]["vectors"] = "ja_ginza"
     config["training"]["max_epochs"] = max_epochs
     config["training"]["max_steps"] = 0
-    if component == "spancat":
-        config["components"]["spancat"]["spans_key"] = "reputation"
-        config["components"]["spancat"]["suggester"] = {"@misc": "spacy.ngram_range_suggester.v1", "min_size": 1,
-                                                        "max_size": SPANCAT_MAX_LENGTH}
+    if component != "ner":
+        spancat = config["components"][component]
+        spancat["spans_key"] = "reputation"
+        spancat["allow_overlap"] = False
+        spancat["negative_weight"] = SPANCAT_NEGATIVE_WEIGHT
+        spancat["suggester"] = {"@misc": "spacy.ngram_range_suggester.v1", "min_size": 1, "max_size": max_length}
         weights = config["training"]["score_weights"]
         for key in list(weights):
             weights[key.replace("spans_sc_", "spans_reputation_")] = weights.pop(key)
+            # null, not absent: spaCy adds the factory's default weights (spans_sc_*) to the config's, so with the
+            # key absent model-best and the logged score were half spans_sc_f, a key no doc holds
+            weights[key] = None
     return config
 
 
@@ -143,9 +178,14 @@ def _train_spacy(task: str, train: list, dev: list, test: list, work: Path, max_
     else:
         tokenizer = blank_japanese()
         work.mkdir(parents=True, exist_ok=True)
-        for name, records in (("train", train), ("dev", dev)):
-            DocBin(docs=records_to_docs(tokenizer, records, AlignmentReport())).to_disk(work / f"{name}.spacy")
-        config = spacy_baseline_config(task, max_epochs)
+        docs = {name: records_to_docs(tokenizer, records, AlignmentReport()) for name, records in
+                (("train", train), ("dev", dev))}
+        for name, found in docs.items():
+            DocBin(docs=found).to_disk(work / f"{name}.spacy")
+        max_length = SPANCAT_MAX_LENGTH
+        if task != "ner":  # the suggester's sizes from the training spans' lengths
+            max_length = suggester_max_length([len(s) for d in docs["train"] for s in d.spans.get("reputation", [])])
+        config = spacy_baseline_config(task, max_epochs, max_length)
         config.to_disk(work / "config.cfg")
         spacy_train(work / "config.cfg", work / "output", overrides={"paths.train": str(work / "train.spacy"),
                                                                      "paths.dev": str(work / "dev.spacy")})
@@ -204,6 +244,82 @@ def polarity_accuracy(gold: list[tuple], pred: list[tuple]) -> dict:
             matched += 1
             right += polarity(best[3]) == polarity(g[3])
     return {"accuracy": right / matched if matched else 0.0, "matched": matched}
+
+
+SENTIMENTS = ("positive", "negative", "mixed", "neutral")
+CLASSIFIER_CV5 = ("sentiment-cv5", "bilstm_attention")  # reports/ folder and model of models/sentiment's architecture
+
+
+def span_sentiment(labels: Sequence[str]) -> str:
+    """A sentence's sentiment from the labels of its (predicted) 評判 spans, by the rule that gives the gold
+    sentence label (:attr:`SentenceRecord.sentiment`): only ``+`` spans -> positive, only ``-`` -> negative,
+    both -> mixed, none (or only 当為 / 要望) -> neutral."""
+    found = {polarity(label).replace("−", "-") for label in labels} - {""}
+    if found == {"+"}:
+        return "positive"
+    if found == {"-"}:
+        return "negative"
+    return "mixed" if found else "neutral"
+
+
+def sentiment_scores(gold: Sequence[str], pred: Sequence[str]) -> dict:
+    """Accuracy, macro-F1 and per-class F1 (with gold support) of sentence sentiment labels."""
+    from pipeline.training.metrics import classification_scores
+
+    scores = classification_scores(list(gold), list(pred), SENTIMENTS)
+    return {"n": len(gold), "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
+            "per_class": {label: {"f1": scores["per_class"][label]["f1"],
+                                  "support": scores["per_class"][label]["support"]} for label in SENTIMENTS}}
+
+
+def classifier_sentiments(protocol: str, plan: Sequence[Run], cache: Path,
+                          reports: Path | None = None, model: Path | None = None) -> tuple[dict[str, str], str]:
+    """The sentence classifier's label for each test sentence of ``plan``, by sentence id, and where it comes from.
+
+    ``split``: the shipped ``models/sentiment`` (trained on the shipped split's train articles) on the test
+    sentences. ``cv5``: the predictions of the same architecture (``bilstm_attention``) trained on the same folds,
+    kept in ``reports/sentiment-cv5/predictions.jsonl.gz`` (models/sentiment itself was trained on articles that
+    are in the folds' test parts)."""
+    root = Path(__file__).resolve().parents[2]
+    if protocol == "split":
+        path = cache / "sentiment_classifier.json"
+        found = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        missing = [r for run in plan for r in run.test if r.sid not in found]
+        if missing:
+            import spacy
+
+            import pipeline.components  # noqa: F401  (registers knbc_textcat)
+
+            nlp = spacy.load(model or root / "models" / "sentiment")
+            for record, doc in zip(missing, nlp.pipe(r.text for r in missing)):
+                found[record.sid] = max(doc.cats, key=doc.cats.get)
+            path.write_text(json.dumps(found, ensure_ascii=False), encoding="utf-8")
+        return found, "models/sentiment (shipped; trained on the shipped split)"
+    folder, name = CLASSIFIER_CV5
+    path = (reports or root / "reports") / folder / "predictions.jsonl.gz"
+    if not path.is_file():
+        raise UsageError(f"{path}: no sentence classifier predictions for protocol {protocol} "
+                         f"(run knbc evaluate --task sentiment --protocol {protocol} first)")
+    import gzip
+
+    wanted = {(run.name, r.sid) for run in plan for r in run.test}
+    found = {}
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            if row["model"] == name and (row["run"], row["sid"]) in wanted:
+                found[row["sid"]] = row["pred"]
+    lacking = len(wanted) - len(found)
+    if lacking:
+        raise UsageError(f"{path}: {lacking} of the {len(wanted)} test sentences have no {name} prediction "
+                         f"(the folds differ?)")
+    return found, f"{name} (the architecture of models/sentiment) trained on the same folds, from reports/{folder}"
+
+
+def sentence_sentiment(tested: Sequence[SentenceRecord], pred_by_sid: dict[str, list]) -> dict:
+    """:func:`span_sentiment` of each tested sentence's predicted spans scored against its gold sentiment."""
+    return sentiment_scores([r.sentiment for r in tested],
+                            [span_sentiment([s[2] for s in pred_by_sid.get(r.sid, [])]) for r in tested])
 
 
 def common_errors(gold: list[tuple], pred: list[tuple], texts: dict[int, str], top: int = 3) -> dict:
@@ -279,6 +395,7 @@ def evaluate_taggers(out: str | Path, protocol: str = "split", tasks: Sequence[s
     gold = {task: {r.sid: _char_spans(doc, TAGGER_TASKS[task]) for r, doc in zip(corpus.sentences, gold_docs)}
             for task in tasks}
     results: dict = {"protocol": protocol, "runs": [run.name for run in plan], "systems": {}, "seconds": {}}
+    rows: list[dict] = []  # every test sentence's predicted spans, for predictions.jsonl.gz
     for task in tasks:
         for system in [s for s in systems or TASK_SYSTEMS[task] if s in TASK_SYSTEMS[task]]:  # in the order given
             predicted: dict[str, list] = {}
@@ -299,6 +416,8 @@ def evaluate_taggers(out: str | Path, protocol: str = "split", tasks: Sequence[s
                              "seconds": round(time.perf_counter() - started, 1), "note": note}
                     path.write_text(json.dumps(entry, ensure_ascii=False), encoding="utf-8")
                 predicted.update(entry["spans"])
+                rows += [{"run": run.name, "task": task, "system": system, "sid": r.sid,
+                          "gold": gold[task][r.sid], "pred": entry["spans"].get(r.sid, [])} for r in run.test]
                 tested.extend(run.test)
                 run_scores = span_scores(_spans(run.test, gold[task]), _spans(run.test, entry["spans"]),
                                          sorted({s[2] for r in run.test for s in gold[task][r.sid]}))
@@ -308,10 +427,43 @@ def evaluate_taggers(out: str | Path, protocol: str = "split", tasks: Sequence[s
                 log(f"{run.name} {task} {system}: exact F {run_scores['exact']['micro']['f']:.4f}, "
                     f"overlap F {run_scores['overlap']['micro']['f']:.4f} ({entry['seconds']} s)")
             results["systems"].setdefault(task, {})[system] = score_system(task, tested, gold[task], predicted, per_run)
+            if task == "reputation":
+                results["systems"][task][system]["sentence_sentiment"] = sentence_sentiment(tested, predicted)
+                if system == "spacy_spancat":
+                    results["systems"][task][system]["suggester"] = _suggester_report(plan, tested, gold_docs,
+                                                                                      corpus.sentences)
+                if "sentence_classifier" not in results:
+                    results["sentence_classifier"] = _classifier_scores(protocol, plan, tested, cache)
             if system == "bilstm_crf":
                 results.setdefault("renderings", {})[task] = write_renderings(task, tested, gold[task], predicted, out)
             write_results(results, out)
+            write_predictions(rows, out)
     return results
+
+
+def _suggester_report(plan: list[Run], tested: list[SentenceRecord], gold_docs: list, sentences: list) -> dict:
+    """The n-gram sizes spancat's suggester had in each run (from its training spans' lengths, as
+    :func:`_train_spacy` sets them) and the share of the tested gold 評判 spans those sizes can produce (and the
+    quickstart's 1..3)."""
+    lengths = {r.sid: [len(s) for s in doc.spans.get("reputation", [])] for r, doc in zip(sentences, gold_docs)}
+    sizes = {run.name: suggester_max_length([n for r in run.train for n in lengths[r.sid]]) for run in plan}
+    covered = total = quickstart = 0
+    for run in plan:
+        for r in run.test:
+            total += len(lengths[r.sid])
+            covered += sum(1 for n in lengths[r.sid] if n <= sizes[run.name])
+            quickstart += sum(1 for n in lengths[r.sid] if n <= 3)
+    return {"max_length": sizes, "test_gold_spans": total, "test_coverage": covered / total if total else 0.0,
+            "quickstart_1_3_coverage": quickstart / total if total else 0.0}
+
+
+def _classifier_scores(protocol: str, plan: list[Run], tested: list[SentenceRecord], cache: Path) -> dict:
+    """The sentence classifier's sentiment scores on ``tested`` (a note instead where it has no predictions)."""
+    try:
+        by_sid, source = classifier_sentiments(protocol, plan, cache)
+    except UsageError as error:
+        return {"note": str(error)}
+    return {"source": source, **sentiment_scores([r.sentiment for r in tested], [by_sid[r.sid] for r in tested])}
 
 
 RENDERED = 6  # test sentences rendered per task (the first ones with a gold span)
@@ -370,6 +522,15 @@ LABELS = {"bilstm_crf": "BiLSTM-CRF (ours)", "bilstm_softmax": "BiLSTM-softmax (
           "ginza_zero_shot": "GiNZA ja_ginza NER, zero-shot (mapped to IREX)"}
 
 
+def write_predictions(rows: list[dict], out: Path) -> None:
+    """``predictions.jsonl.gz``: a line per (run, task, system, test sentence) with its gold and predicted
+    character spans ``[start, end, label]``."""
+    import gzip
+
+    with gzip.open(out / "predictions.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
 def write_results(results: dict, out: Path) -> None:
     """``results.json`` and ``results.md`` (tables per task: micro / macro P R F exact and overlap, per type,
     polarity accuracy, the most common errors)."""
@@ -393,6 +554,12 @@ def write_results(results: dict, out: Path) -> None:
                 row += f" {r['polarity']['accuracy']:.3f} ({r['polarity']['matched']}) |"
             lines.append(row)
         for name, r in systems.items():
+            if "suggester" in r:
+                g = r["suggester"]
+                lines.append(f"\n{LABELS.get(name, name)}: n-gram suggester of 1..{'/'.join(str(v) for v in sorted(set(g['max_length'].values())))} "
+                             f"tokens (sized on each run's training spans to cover {SPANCAT_COVERAGE:.0%} of them); it "
+                             f"can produce {g['test_coverage']:.1%} of the {g['test_gold_spans']} gold test spans "
+                             f"(the quickstart's 1..3: {g['quickstart_1_3_coverage']:.1%}).")
             for x in r["runs"]:
                 if x.get("note"):
                     lines.append(f"\n{LABELS.get(name, name)}, {x['run']}: {x['note']}.")
@@ -417,5 +584,31 @@ def write_results(results: dict, out: Path) -> None:
                 for kind, info in top:
                     examples = "; ".join(x.replace("|", "｜") for x in info["examples"])
                     lines.append(f"- **{label}** {kind} ×{info['count']}: {examples}")
+        if task == "reputation":
+            lines += sentiment_lines(results, systems)
         lines.append("")
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def sentiment_lines(results: dict, systems: dict) -> list[str]:
+    """results.md's table of sentence sentiment from predicted 評判 spans beside the sentence classifier."""
+    rows = [(LABELS.get(name, name) + ": spans -> sentence", r["sentence_sentiment"])
+            for name, r in systems.items() if "sentence_sentiment" in r]
+    classifier = results.get("sentence_classifier", {})
+    if "macro_f1" in classifier:
+        rows.append((f"sentence classifier: {classifier['source']}", classifier))
+    if not rows:
+        return []
+    support = rows[0][1]["per_class"]
+    lines = ["", "### Sentence sentiment from the predicted 評判 spans", "",
+             "Rule (the one that makes the gold sentence label from the gold spans): only + spans -> positive, only − "
+             "-> negative, both -> mixed, none or only 当為 / 要望 -> neutral; scored against the gold label of the "
+             f"same {rows[0][1]['n']} test sentences.", "",
+             "| system | accuracy | macro-F1 | " + " | ".join(f"F1 {c} (n={support[c]['support']})" for c in SENTIMENTS)
+             + " |", "|---" * (3 + len(SENTIMENTS)) + "|"]
+    for name, r in rows:
+        lines.append(f"| {name} | {r['accuracy']:.3f} | **{r['macro_f1']:.3f}** | "
+                     + " | ".join(f"{r['per_class'][c]['f1']:.3f}" for c in SENTIMENTS) + " |")
+    if classifier.get("note"):
+        lines += ["", f"Sentence classifier: {classifier['note']}."]
+    return lines

@@ -34,6 +34,7 @@ from pipeline.report.tables import (
     splitter_errors_table,
     splitter_speed_table,
     splitter_table,
+    span_sentiment_table,
     tagger_table,
     tagger_types_table,
     worst_table,
@@ -422,6 +423,13 @@ def taggers_section(artefact: Artefact, results: dict | None, renderings: dict[s
         section.blocks += [Text(f"*{TAGGER_LABELS.get(name, name)}, {run['run']}*: {run['note'].rstrip('.')}.")
                            for name, r in systems.items() for run in r["runs"] if run.get("note")]
         section.blocks.append(Table(tagger_types_table(systems), "F1 per type, exact / overlap"))
+        sentiment = span_sentiment_table(results) if task == "reputation" else None
+        if sentiment is not None:
+            section.blocks += [Text("A sentence's sentiment from its predicted 評判 spans, by the rule that makes the "
+                                    "gold label from the gold spans (only + -> positive, only − -> negative, both -> "
+                                    "mixed, none -> neutral), beside the sentence classifier on the same test "
+                                    "sentences:"),
+                               Table(sentiment, "Sentence sentiment from 評判 spans")]
         source = results.get("renderings", {}).get(task)
         for title, markup in renderings.get(task, []) if source else []:
             section.blocks.append(Embed(markup, f"{artefact.name}/{source}", f"displaCy, test sentence {title}"))

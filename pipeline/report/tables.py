@@ -259,6 +259,26 @@ def tagger_table(systems: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def span_sentiment_table(results: dict) -> pd.DataFrame | None:
+    """Sentence sentiment from each system's predicted 評判 spans (accuracy, macro-F1, F1 per class) beside the
+    sentence classifier on the same test sentences; None when the results have none (older results.json)."""
+    rows = []
+    for name, r in results.get("systems", {}).get("reputation", {}).items():
+        if "sentence_sentiment" in r:
+            rows.append((f"{TAGGER_LABELS.get(name, name)}: spans -> sentence", r["sentence_sentiment"]))
+    classifier = results.get("sentence_classifier", {})
+    if "macro_f1" in classifier:
+        rows.append((f"sentence classifier: {classifier['source']}", classifier))
+    if not rows:
+        return None
+    table = []
+    for name, scores in rows:
+        row = {"system": name, "accuracy": f"{scores['accuracy']:.3f}", "macro-F1": f"{scores['macro_f1']:.3f}"}
+        row |= {f"F1 {label} (n={c['support']})": f"{c['f1']:.3f}" for label, c in scores["per_class"].items()}
+        table.append(row)
+    return pd.DataFrame(table)
+
+
 def tagger_types_table(systems: dict[str, dict]) -> pd.DataFrame:
     """F1 per span type, exact / overlap, one column per system; the gold count of each type."""
     types = sorted({t for r in systems.values() for t in r["scores"]["exact"]["per_type"]})
