@@ -191,6 +191,7 @@ def test_knbc_train_reads_the_recipe_from_the_config_and_records_the_refit(tmp_p
     assert (settings["keep"], settings["refit"], settings["class_balance"]) == ("last", True, 0.5)
     assert metrics["settings_from"]["refit"] == "config" and metrics["settings_from"]["keep"] == "command line"
     assert metrics["refit"]["n_train"] == len(PAIRS) + len(DEV) and metrics["refit"]["epochs"] == 2
+    assert metrics["data"]["n_trained_on"] == len(PAIRS)  # the selection run's; the refit's is above
     assert set(spacy.load(out)("京都").cats) == set(LABELS)
 
 

@@ -249,7 +249,9 @@ def _train_and_save(nlp, component: str, task: str | None, train_ex: list[Exampl
         "component": component,
         "task": task,
         "labels": list(nlp.get_pipe(component).labels),
-        "data": {**data, "n_train": len(train_ex), "n_dev": len(dev_ex), "n_test": len(test_ex)},
+        "data": {**data, "n_train": len(train_ex), "n_dev": len(dev_ex), "n_test": len(test_ex),
+                 # the sentences the saved weights were trained on (dev too with dev_in_train; a refit's: under refit)
+                 "n_trained_on": len(train_ex) + (len(dev_ex) if getattr(settings, "dev_in_train", False) else 0)},
         "settings": asdict(settings),
         **recorded,
         "best_epoch": result.best_epoch,
