@@ -113,7 +113,8 @@ def assert_reproduces(resolved: dict, recorded: dict) -> None:
     """``resolved`` holds the ``recorded`` settings, and the settings added after the model was trained
     at the values that reproduce it."""
     assert {key: resolved[key] for key in recorded} == recorded
-    assert {key: value for key, value in resolved.items() if key not in recorded} == LATER_SETTINGS
+    later = {key: value for key, value in resolved.items() if key not in recorded}
+    assert later.items() <= LATER_SETTINGS.items()  # a model trained since records them all
 
 
 @pytest.mark.parametrize("name", ["generator-keywords", "generator-keywords-noattn", "generator-continuation", "lm"])

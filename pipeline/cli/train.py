@@ -49,6 +49,9 @@ def train_command(
         )
     key = f"{metrics['component']}_{metrics['settings']['metric']}"
     typer.echo(f"best epoch {result.best_epoch}: dev {key} {result.best_score:.4f} ({result.seconds:.0f} s)")
+    if result.refit is not None:
+        typer.echo(f"refit: {len(result.refit.history)} epochs afresh on train + dev ({result.refit.seconds:.0f} s); "
+                   "the saved model is the refit")
     if metrics["test"]:
         typer.echo(f"test {key} {metrics['test'][key]:.4f}")
     typer.echo(f"saved {out} (metrics.json, train_log.jsonl)")

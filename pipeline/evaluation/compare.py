@@ -81,6 +81,7 @@ def compare(
             "train_settings": vars(compared.settings),
             "rnn_options": compared.rnn_options,
             "recurrent_variants": {m: compared.variants[m] for m in models if m in compared.variants},
+            "variant_train_settings": {m: vars(s) for m, s in compared.variant_settings.items() if m in models},
             "variants_config": {**compared.recorded, "variant_configs": {
                 m: section for m, section in compared.recorded["variant_configs"].items() if m in models}},
             "versions": {

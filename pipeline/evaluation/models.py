@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +65,11 @@ RNN_KEYS = set(inspect.signature(build_rnn_classifier).parameters) - {"nO"}
 class ComparedModels:
     """The models a comparison can train: the built-in ones and the recurrent variants of a config file."""
 
-    settings: TrainSettings  # of every neural model
+    settings: TrainSettings  # of every neural model, unless its variant has its own ([training])
     rnn_options: dict[str, Any]  # knbc.RNNClassifier.v1 options every variant starts from ([model])
     variants: dict[str, dict[str, Any]]  # variant -> the options that make it ([variants.NAME])
     recorded: dict[str, Any]  # the config file, the overrides, and each variant's section
+    variant_settings: dict[str, TrainSettings] = field(default_factory=dict)  # [variants.NAME.training] over [training]
 
     @property
     def families(self) -> dict[str, str]:
@@ -86,7 +87,11 @@ def _known(config, key: str) -> bool:
         return rest[0] in TRAIN_KEYS and len(rest) == 1
     if section == "model":
         return rest[0] in RNN_KEYS and len(rest) == 1
-    return section == "variants" and len(rest) == 2 and rest[0] in config.get("variants", {}) and rest[1] in RNN_KEYS
+    if section != "variants" or not rest or rest[0] not in config.get("variants", {}):
+        return False
+    if len(rest) == 3 and rest[1] == "training":  # variants.NAME.training.KEY: a section the file has
+        return rest[2] in TRAIN_KEYS and "training" in config["variants"][rest[0]]
+    return len(rest) == 2 and rest[1] in RNN_KEYS
 
 
 def load_compared_models(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> ComparedModels:
@@ -96,9 +101,16 @@ def load_compared_models(path: str | Path | None = None, overrides: Mapping[str,
     path = Path(path or VARIANTS_CONFIG)
     overrides = dict(overrides or {})
     config = read_config(path, overrides, known=_known)
-    settings = checked_dataclass(TrainSettings, dict(config.get("training", {})), "training")
+    shared = dict(config.get("training", {}))
+    settings = checked_dataclass(TrainSettings, shared, "training")
     sections = {"model": dict(config.get("model", {})),
                 **{f"variants.{name}": dict(options) for name, options in config.get("variants", {}).items()}}
+    variant_settings = {}  # a variant's own training settings: [variants.NAME.training] over [training]
+    for section, options in sections.items():
+        own = options.pop("training", None)
+        if own is not None:
+            variant_settings[section[len("variants."):]] = checked_dataclass(
+                TrainSettings, {**shared, **dict(own)}, f"{section}.training")
     for section, options in sections.items():
         unknown = sorted(set(options) - RNN_KEYS)
         if unknown:
@@ -110,7 +122,7 @@ def load_compared_models(path: str | Path | None = None, overrides: Mapping[str,
     recorded = {"config": str(shown), "overrides": overrides,
                 "variant_configs": {name: f"{shown} [variants.{name}]" for name in config.get("variants", {})}}
     variants = {name[len("variants."):]: options for name, options in sections.items() if name != "model"}
-    return ComparedModels(settings, sections["model"], variants, recorded)
+    return ComparedModels(settings, sections["model"], variants, recorded, variant_settings)
 
 
 def _bow_model() -> dict:
@@ -136,7 +148,6 @@ class PipelineClassifier(Classifier):
         self._make = (factory, config, vectors)
         self.nlp = self._pipeline()
         self.result: TrainResult | None = None
-        self.refit_result: TrainResult | None = None
 
     def _pipeline(self):
         factory, config, vectors = self._make
@@ -147,29 +158,12 @@ class PipelineClassifier(Classifier):
         return nlp
 
     def fit(self, docs: Sequence[Doc], gold: Sequence[str], dev_docs: Sequence[Doc], dev_gold) -> PipelineClassifier:
-        """Train on (docs, gold), keeping the epoch with the best dev macro-F1."""
+        """Train on (docs, gold) with the settings' recipe (:func:`train_component`: the epoch with
+        the best dev macro-F1, or the last; a refit on train + dev; class weights)."""
         train = make_examples(docs, gold, self.labels)
         dev = make_examples(dev_docs, dev_gold, self.labels)
-        if self.settings.dev_in_train:
-            train = train + dev
-        self._weigh_classes(list(gold) + (list(dev_gold) if self.settings.dev_in_train else []))
         self.result = train_component(self.nlp, COMPONENT, train, dev, self.settings, progress=False)
-        if self.settings.refit:  # a fresh network on train + dev for the chosen number of epochs
-            settings = replace(self.settings, max_epochs=self.result.best_epoch, keep="last", refit=False)
-            self.nlp = self._pipeline()
-            self._weigh_classes(list(gold) + list(dev_gold))
-            self.refit_result = train_component(self.nlp, COMPONENT, train + dev, dev, settings, progress=False)
         return self
-
-    def _weigh_classes(self, gold: Sequence[str]) -> None:
-        """Per-label loss weights (n / (K n_label)) ** class_balance, scaled to a mean of 1 over ``gold``."""
-        alpha = self.settings.class_balance
-        if alpha <= 0:
-            return
-        counts = {label: max(1, sum(g == label for g in gold)) for label in self.labels}
-        weight = {label: (len(gold) / (len(self.labels) * n)) ** alpha for label, n in counts.items()}
-        mean = sum(weight[g] for g in gold) / len(gold)
-        self.nlp.get_pipe(COMPONENT).class_weight = {label: w / mean for label, w in weight.items()}
 
     def predict_proba(self, docs: Sequence[Doc]) -> np.ndarray:
         """``doc.cats`` of copies of the Docs (the shared Docs stay unannotated): (n_docs, n_labels)."""
@@ -181,8 +175,8 @@ class PipelineClassifier(Classifier):
         """The epoch kept (best dev macro-F1) and the number of epochs run."""
         details = {"best_epoch": self.result.best_epoch, "epochs": len(self.result.history),
                    "dev_history": " ".join(f"{h['dev']:.3f}" for h in self.result.history)}
-        if self.refit_result is not None:
-            details["refit_epochs"] = len(self.refit_result.history)
+        if self.result.refit is not None:
+            details["refit_epochs"] = len(self.result.refit.history)
         return details
 
 
@@ -197,7 +191,7 @@ def build_model(name: str, labels: Sequence[str], compared: ComparedModels | Non
         return TfidfLogisticRegression(labels)
     if name == "mean_vectors_lr":
         return MeanVectorLogisticRegression(labels)
-    settings = compared.settings
+    settings = compared.variant_settings.get(name, compared.settings)
     if name in compared.variants:
         model = {"@architectures": "knbc.RNNClassifier.v1", **compared.rnn_options, **compared.variants[name]}
         return PipelineClassifier(labels, "knbc_textcat", {"model": model}, settings)

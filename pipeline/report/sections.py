@@ -92,6 +92,13 @@ def _setup_blocks(config: dict) -> list[Block]:
         for name, options in config.get("recurrent_variants", {}).items()
         if set(options) - {"cell", "bidirectional", "pooling"}
     ]
+    shared = config["train_settings"]
+    variants += [  # a variant's own [variants.NAME.training]: the settings where it differs from the shared ones
+        f"`{name}` trains with `{json.dumps({k: v for k, v in own.items() if shared.get(k) != v}, ensure_ascii=False)}` "
+        "(over the training settings above; `keep: last` trains every epoch and keeps the last, `refit: true` "
+        "retrains on train + dev for the epoch count chosen on dev)"
+        for name, own in config.get("variant_train_settings", {}).items()
+    ]
     items = [*_protocol_items(config), MODELS_DESCRIPTION,
              f"neural training settings and recurrent options: `{json.dumps(settings, ensure_ascii=False)}`", *variants]
     return [Items(items), Table(run_sizes(config))]

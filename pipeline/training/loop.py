@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -33,15 +33,19 @@ class TrainSettings:
     seed: int = 0
     metric: str = "macro_f"  # the dev score that selects the best epoch: {component}_{metric} (classifier_scores)
     keep: str = "best"  # best: the best dev epoch, early stopping by patience; last: all max_epochs, the last kept
-    refit: bool = False  # (knbc evaluate) after selecting the epoch on dev, retrain afresh on train + dev for that many epochs
-    class_balance: float = 0.0  # (knbc evaluate, knbc_textcat) weight each example by (n / (K n_label)) ** this, mean 1
-    dev_in_train: bool = False  # (knbc evaluate) train on train + dev from the start (with keep = "last": no selection)
+    refit: bool = False  # after selecting the epoch on dev, retrain afresh on train + dev for that many epochs
+    class_balance: float = 0.0  # (knbc_textcat) weight each example's loss by (n / (K n_label)) ** this, mean 1
+    dev_in_train: bool = False  # train on train + dev from the start (with keep = "last": no selection on dev)
 
     def __post_init__(self):
         if self.max_epochs < 1 or self.batch_size < 1 or self.patience < 0:
             raise ValueError(f"max_epochs and batch_size must be >= 1 and patience >= 0: {self}")
         if self.keep not in ("best", "last"):
             raise ValueError(f"keep must be 'best' or 'last', not {self.keep!r}")
+        if self.class_balance < 0:
+            raise ValueError(f"class_balance must be >= 0, not {self.class_balance}")
+        if self.refit and self.dev_in_train:
+            raise ValueError("refit and dev_in_train exclude each other: refit adds dev to train after selecting the epoch")
 
 
 @dataclass
@@ -53,6 +57,7 @@ class TrainResult:
     dev_scores: dict
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    refit: TrainResult | None = None  # with settings.refit: the run on train + dev that made the final weights
 
 
 def train_component(
@@ -64,7 +69,15 @@ def train_component(
     log_path: str | Path | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Initialize and train ``nlp``'s ``component`` on ``train``, keeping its best epoch on ``dev``.
+    """Initialize and train ``nlp``'s ``component`` on ``train``, keeping its best epoch on ``dev``
+    (``keep = "best"``, early stopping) or its last (``keep = "last"``: all ``max_epochs``).
+
+    With ``settings.refit`` the component is then initialized afresh and trained on train + dev for the
+    epoch count chosen on dev (its last epoch kept): the returned result is the selection run's, with the
+    refit run in ``result.refit`` (its dev scores are on data it was trained on). With
+    ``settings.dev_in_train`` dev joins train from the start. ``settings.class_balance`` > 0 weighs
+    each example's loss by its gold label (:func:`class_weights` of the training examples), for
+    components that read ``class_weight`` (``knbc_textcat``).
 
     Same data, settings and seed give the same model. The other components are left untouched.
     """
@@ -72,9 +85,24 @@ def train_component(
         raise ValueError("no training examples")
     if not dev:
         raise ValueError("no dev examples: early stopping needs a dev set")
+    if settings.dev_in_train:
+        train = [*train, *dev]
+    result = _train_once(nlp, component, train, dev, settings, log_path, progress)
+    if settings.refit:
+        refit = replace(settings, max_epochs=result.best_epoch, keep="last", refit=False)
+        if progress:
+            tqdm.write(f"refit: {result.best_epoch} epochs on train + dev ({len(train) + len(dev)} examples)")
+        result.refit = _train_once(nlp, component, [*train, *dev], dev, refit, None, progress)
+    return result
+
+
+def _train_once(nlp: Language, component: str, train: Sequence[Example], dev: Sequence[Example],
+                settings: TrainSettings, log_path: str | Path | None, progress: bool) -> TrainResult:
+    """One initialization and epoch loop of :func:`train_component` (no refit)."""
     fix_random_seed(settings.seed)
     pipe = nlp.get_pipe(component)
     pipe.initialize(lambda: train, nlp=nlp)
+    pipe.class_weight = class_weights(train, list(pipe.labels), settings.class_balance)
     optimizer = Adam(settings.learn_rate, grad_clip=settings.grad_clip, L2=settings.L2, use_averages=False)
     others = [name for name in nlp.pipe_names if name != component]
     rng = random.Random(settings.seed)
@@ -100,6 +128,19 @@ def train_component(
         log_path=log_path,
         progress=progress,
     )
+
+
+def class_weights(examples: Sequence[Example], labels: Sequence[str], alpha: float) -> dict[str, float] | None:
+    """Per-label loss weights ``(n / (K n_label)) ** alpha`` over the gold labels of ``examples``
+    (n examples, K labels; a label without examples counts once), scaled so that the mean weight
+    over the examples is 1; None for ``alpha`` 0 (every example weighs the same)."""
+    if alpha <= 0 or not examples or not labels:
+        return None
+    gold = [max(labels, key=lambda label: eg.reference.cats.get(label, 0.0)) for eg in examples]
+    counts = {label: max(1, gold.count(label)) for label in labels}
+    weight = {label: (len(gold) / (len(labels) * n)) ** alpha for label, n in counts.items()}
+    mean = sum(weight[g] for g in gold) / len(gold)
+    return {label: w / mean for label, w in weight.items()}
 
 
 def run_epochs(

@@ -87,15 +87,24 @@ CLASSIFIER_KEYS = {  # each training setting of `knbc train` and where a classif
     "grad_clip": "training.optimizer.grad_clip",
     "L2": "training.optimizer.L2",
     "metric": "training.score_weights",  # its heaviest key, {component}_{metric}
+    "keep": "knbc.keep",  # best: early stopping on dev, the best epoch kept; last: every epoch, the last kept
+    "refit": "knbc.refit",  # then retrain afresh on train + dev for the chosen epoch count (classifiers)
+    "class_balance": "knbc.class_balance",  # loss weights (n / (K n_label)) ** class_balance (classifiers)
+    "dev_in_train": "knbc.dev_in_train",  # dev joins train from the start (classifiers)
 }
+RECIPE_KEYS = ("keep", "refit", "class_balance", "dev_in_train")  # set with --set knbc.KEY=VALUE, not a flag
+CLASSIFIER_ONLY = ("refit", "class_balance", "dev_in_train")  # what the taggers' loop does not do
 # the flags of `knbc train` that set one key of the config each
-TRAIN_FLAGS = {name: key for name, key in CLASSIFIER_KEYS.items() if name not in ("L2", "metric")}
+TRAIN_FLAGS = {name: key for name, key in CLASSIFIER_KEYS.items() if name not in ("L2", "metric", *RECIPE_KEYS)}
 
 
 def _settable(config, key: str) -> bool:
-    """A key of the config, or an argument of a registered function whose block is in it (such as
+    """A key of the config, a training setting of :data:`CLASSIFIER_KEYS` in a section the config has (such as
+    ``knbc.refit``), or an argument of a registered function whose block is in it (such as
     ``components.theme.model.members``; spaCy checks the name when it builds the pipeline)."""
     section, _, _ = key.rpartition(".")
+    if key in CLASSIFIER_KEYS.values() and has_key(config, section):  # a training setting the file leaves at its default
+        return True
     return has_key(config, key) or (has_key(config, section) and any(k.startswith("@") for k in lookup(config, section)))
 
 
@@ -166,6 +175,10 @@ def tagger_settings(config, component: str) -> TrainSettings:
     if metric not in TAGGER_METRICS or best == metric:
         raise UsageError(f"training.score_weights: {best!r} is not one of "
                          f"{[f'{component}_{m}' for m in TAGGER_METRICS]}, which knbc train selects a tagger's epochs by")
+    default = TrainSettings()
+    for name in CLASSIFIER_ONLY:
+        if name in values and values[name] != getattr(default, name):
+            raise UsageError(f"{CLASSIFIER_KEYS[name]}: a classifier's setting; a tagger trains without it")
     return checked_dataclass(TrainSettings, {**values, "metric": metric}, "training", CLASSIFIER_KEYS)
 
 
@@ -236,15 +249,20 @@ def _train_and_save(nlp, component: str, task: str | None, train_ex: list[Exampl
         "component": component,
         "task": task,
         "labels": list(nlp.get_pipe(component).labels),
-        "data": {**data, "n_train": len(train_ex), "n_dev": len(dev_ex), "n_test": len(test_ex)},
+        "data": {**data, "n_train": len(train_ex), "n_dev": len(dev_ex), "n_test": len(test_ex),
+                 # the sentences the saved weights were trained on (dev too with dev_in_train; a refit's: under refit)
+                 "n_trained_on": len(train_ex) + (len(dev_ex) if getattr(settings, "dev_in_train", False) else 0)},
         "settings": asdict(settings),
         **recorded,
         "best_epoch": result.best_epoch,
         "train_seconds": result.seconds,
-        "dev": _plain_scores(result.dev_scores),
+        "dev": _plain_scores(result.dev_scores),  # of the epoch kept in training (before a refit)
         "test": _plain_scores(test_scores),
         "history": result.history,
     }
+    if result.refit is not None:  # the saved weights: afresh on train + dev for best_epoch epochs
+        metrics["refit"] = {"n_train": len(train_ex) + len(dev_ex), "epochs": len(result.refit.history),
+                            "train_seconds": result.refit.seconds, "history": result.refit.history}
     save_pipeline(nlp, out, task=task, component=component)
     (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
     return result, metrics
