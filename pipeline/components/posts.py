@@ -7,8 +7,8 @@ For a Doc (a post) it sets
 * for a Doc of one sentence whose ``doc.cats`` already hold every theme and sentiment (the sentence
   classifiers ran before it, as in ``models/knbc``), that sentence's ``span._.cats`` are those scores and
   the network does not run: with no neighbours to read, the sentence classifiers are the better ones
-  (theme macro-F1 0.74 against 0.63, sentiment 0.46 against 0.42 on the 310 test sentences of the split,
-  each read alone), and the pipeline is faster. ``reuse_sentence_cats = false`` runs the network anyway;
+  (theme macro-F1 0.74 against 0.63, sentiment 0.43 against 0.42, on the 310 test sentences of the
+  split, each read alone), and the pipeline is faster. ``reuse_sentence_cats = false`` runs the network anyway;
 * per sentence ``span._.cats`` (its theme read in the post, and its sentiment read with its neighbours:
   ``{theme: p, ..., sentiment: p, ...}``, each group summing to one) and ``span._.attention`` (the
   sentence attention weight: the weights of a post's sentences sum to one);
