@@ -268,6 +268,9 @@ class ScheduledPyTorchShim(PyTorchShim):
             if epoch != self.schedule.epoch:
                 self.schedule.apply(epoch)
         self.examples_seen += int(inputs.args[0].shape[0])
+        if not any(p.requires_grad for p in self._model.parameters()):  # all frozen (the head is thinc's softmax)
+            self._model.train()
+            return self._model(*inputs.args, **inputs.kwargs), _nothing_to_backpropagate
         return super().begin_update(inputs)
 
     def finish_update(self, optimizer) -> None:
@@ -283,6 +286,10 @@ class ScheduledPyTorchShim(PyTorchShim):
                     torch_data.data = xp2torch(param, requires_grad=torch_data.requires_grad, device=torch_data.device)
                 torch_data.grad.zero_()
         self._grad_scaler.update()
+
+
+def _nothing_to_backpropagate(d_output) -> ArgsKwargs:
+    return ArgsKwargs(args=(), kwargs={})
 
 
 def serialize_v2_network(network) -> bytes:

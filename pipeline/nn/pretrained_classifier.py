@@ -3,7 +3,7 @@ the network of ``knbc.RNNClassifier.v2``. Three ways to use the LM (``encoder``)
 
 * ``None``: no LM; the network is v1's (static + hashed trainable embedding -> recurrent encoder -> pooling);
 * ``"features"`` (ELMo): the LM is frozen; its layers (embedding, each LSTM layer's states of both
-  directions) are mixed by a learned :class:`ScalarMix` and concatenated with the embedding above,
+  directions; zero-padded to the widest, as ELMo widens its token layer to the LSTMs') are mixed by a learned :class:`ScalarMix` and concatenated with the embedding above,
   under the same recurrent encoder and pooling;
 * ``"finetune"`` (ULMFiT): the LM's own embedding and LSTMs are the encoder (fine-tuned), then the pooling;
   :meth:`layer_groups` gives the groups for discriminative learning rates and gradual unfreezing.
@@ -100,7 +100,8 @@ class PretrainedEncoderClassifier(nn.Module):
         if self.encoder_kind == "features":
             self.bilm.requires_grad_(False)  # frozen: no gradient, no update
             self.mix = ScalarMix(1 + bilm.n_layers, layer_norm=o["mix_layer_norm"])
-            self._build_head(self.embed.output_dim + self.bilm_width)
+            self.mix_width = max(bilm.embed.output_dim, self.bilm_width)  # the layers zero-padded to one width
+            self._build_head(self.embed.output_dim + self.mix_width)
         else:
             self.pool = Pooling(o["pooling"], self.bilm_width)
             self.output_dim = self.pool.output_dim
@@ -168,8 +169,7 @@ class PretrainedEncoderClassifier(nn.Module):
         if self.encoder_kind == "features":
             with torch.no_grad():
                 layers = self.bilm.layers(vector_rows, self.bilm_ids(orth, mask), lengths.clamp(min=1))
-            width = max(layer.size(-1) for layer in layers)
-            layers = [F.pad(layer, (0, width - layer.size(-1))) for layer in layers]  # (B, T, W) each
+            layers = [F.pad(layer, (0, self.mix_width - layer.size(-1))) for layer in layers]  # (B, T, W) each
             x = torch.cat([x, self.dropout(self.mix(layers, mask))], dim=-1)  # (B, T, D + W)
         states, final = self.encoder(x, lengths)  # (B, T, H), (B, H)
         return self._pool(states, final, mask)
