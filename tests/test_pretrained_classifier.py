@@ -278,3 +278,40 @@ def test_train_fraction_subsamples_articles_nested_and_the_same_every_time(corpu
     assert subsample_articles(full.train, 0.25, 1) == subsample_articles(full.train, 0.25, 1)
     with pytest.raises(ValueError):
         subsample_articles(full.train, 0.0, 1)
+
+
+# --- a user's labels through `knbc train` -------------------------------------------------------------
+
+USER_ROWS = [
+    {"text": "この店のラーメンは最高だ。", "label": "good"},
+    {"text": "店員の態度が悪かった。", "label": "bad"},
+    {"text": "とてもおいしかった。", "label": "good"},
+    {"text": "二度と行かない。", "label": "bad"},
+]
+
+
+@pytest.mark.parametrize("encoder", ["features", "finetune"])
+def test_knbc_train_v2_on_user_csv_and_jsonl(encoder, lm_folder, tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    import pipeline
+    from pipeline.cli import app
+    from pipeline.resources import CHECKOUT_DIR
+
+    config = spacy.util.load_config(CHECKOUT_DIR / "models" / "configs" / "sentiment-pretrained.cfg")
+    assert config["components"]["sentiment"]["model"]["@architectures"] == "knbc.RNNClassifier.v2"
+    config["components"]["sentiment"]["model"].update(
+        {"encoder": encoder, "encoder_path": str(lm_folder), "hidden_size": 8, "trainable_dim": 8, "n_buckets": 100})
+    config.to_disk(tmp_path / "v2.cfg")
+    pd.DataFrame(USER_ROWS * 3).to_csv(tmp_path / "train.csv", index=False)
+    (tmp_path / "dev.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in USER_ROWS),
+                                        encoding="utf-8")
+    out = tmp_path / "model"
+    result = CliRunner().invoke(app, ["train", str(tmp_path / "v2.cfg"), "--out", str(out), "--train",
+                                      str(tmp_path / "train.csv"), "--dev", str(tmp_path / "dev.jsonl"),
+                                      "--max-epochs", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["labels"] == ["bad", "good"] and len(metrics["history"]) == 2
+    assert set(pipeline.load(out)("おいしい").cats) == {"bad", "good"}
