@@ -135,7 +135,7 @@ def plot_data_curve(table: pd.DataFrame, path: str | Path, metric: str = "macro_
     """A learning curve over training-set size: ``table`` has one row per (train_fraction, model, run) with
     ``metric``; x = the fraction of training articles (log scale), y = the mean over runs, ± std bars."""
     plt = japanese_plots()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(10, 4.2))
     for model, rows in table.groupby("model", sort=False):
         stats = rows.groupby("train_fraction")[metric].agg(["mean", "std"]).fillna(0.0).sort_index()
         ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=3, label=model)
@@ -147,5 +147,5 @@ def plot_data_curve(table: pd.DataFrame, path: str | Path, metric: str = "macro_
     ax.set_ylabel(metric.replace("_", "-"))
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(plt, fig, path)

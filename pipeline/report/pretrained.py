@@ -68,6 +68,10 @@ def build(to: Path, main: list[Path], curve: list[Path]) -> Path:
         for folder in curve:
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
             results = pd.read_csv(folder / "results.csv").assign(train_fraction=config.get("train_fraction", 1.0))
+            overrides = config.get("variants_config", {}).get("overrides") or {}
+            if overrides:  # another recipe: its own lines (e.g. "bilstm_attention [training.keep=last, ...]")
+                tag = ", ".join(f"{key}={value}" for key, value in sorted(overrides.items()))
+                results["model"] = results["model"] + f" [{tag}]"
             rows.append(results)
             if config.get("train_fraction", 1.0) < 1.0:
                 _copy_slim(folder, to / folder.name)
