@@ -315,3 +315,32 @@ def test_knbc_train_v2_on_user_csv_and_jsonl(encoder, lm_folder, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["labels"] == ["bad", "good"] and len(metrics["history"]) == 2
     assert set(pipeline.load(out)("おいしい").cats) == {"bad", "good"}
+
+
+def test_the_pretraining_report_tables_the_runs_and_draws_the_learning_curve(tmp_path):
+    import gzip
+
+    import pandas as pd
+
+    from pipeline.report.pretrained import build
+
+    folders = []
+    for fraction in (0.5, 1.0):
+        folder = tmp_path / f"run-{fraction}"
+        folder.mkdir()
+        rows = [{"task": "sentiment", "protocol": "cv5", "run": f"fold{k}", "model": model, "macro_f1": score + k / 100,
+                 "weighted_f1": 0.5, "accuracy": 0.6, "train_seconds": 10.0, "n_train": 100, "epochs": 3}
+                for k in range(2) for model, score in (("bilstm_attention", 0.3 * fraction), ("ulmfit", 0.4))]
+        pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
+        config = {"train_fraction": fraction} if fraction < 1 else {}
+        (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        with gzip.open(folder / "predictions.jsonl.gz", "wt", encoding="utf-8") as out:
+            out.write(json.dumps({"model": "ulmfit", "run": "fold0", "sid": "s1", "text": "長い文", "gold": "a",
+                                  "pred": "a", "probs": {"a": 1.0}}) + "\n")
+        folders.append(folder)
+    report = build(tmp_path / "report", [folders[1]], folders).read_text(encoding="utf-8")
+    assert "| ulmfit | 2 | 0.405 ± 0.007 |" in report
+    assert "| 50% | bilstm_attention | 2 | 0.155 ± 0.007 |" in report
+    assert (tmp_path / "report" / "learning_curve_sentiment.png").stat().st_size > 0
+    with gzip.open(tmp_path / "report" / "run-0.5" / "predictions.jsonl.gz", "rt", encoding="utf-8") as rows:
+        assert "text" not in json.loads(rows.readline())  # slimmed
