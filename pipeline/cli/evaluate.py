@@ -43,6 +43,9 @@ def evaluate_command(
     settings: Optional[list[str]] = typer.Option(None, "--set", help="A setting of the variants config, SECTION.KEY="
                                                  "VALUE (training.max_epochs=3, model.hidden_size=32, "
                                                  "variants.gru.layers=2; JSON values), repeatable."),
+    train_fraction: float = typer.Option(1.0, "--train-fraction", help="Train on this fraction of each run's training "
+                                         "articles (a seeded subsample per theme, the same for every model; "
+                                         "dev and test unchanged): a learning curve's point."),
     threads: int = typer.Option(1, help="torch and BLAS threads. With 1 (as in reports/) a rerun gives the same numbers; "
                                         "other counts sum in another order, and a model may stop at another epoch."),
 ) -> None:
@@ -63,7 +66,9 @@ def evaluate_command(
     with user_errors():
         compared = load_compared_models(variants, parse_overrides(settings or []))
         check_evaluate_args(task, protocol, names, runs, compared.names)
-        compare(task, protocol, out, models=names, runs=runs, compared=compared)  # a ValueError here is a bug
+        if not 0.0 < train_fraction <= 1.0:
+            raise UsageError(f"--train-fraction must be in (0, 1], not {train_fraction}")
+        compare(task, protocol, out, models=names, runs=runs, compared=compared, train_fraction=train_fraction)  # a ValueError here is a bug
     typer.echo(f"wrote {write_report(out)}")
 
 
@@ -194,6 +199,9 @@ def evaluate_taggers_command(
     runs: Optional[int] = typer.Option(None, help="Only the first N folds."),
     max_epochs: Optional[int] = typer.Option(None, help="Overrides training.max_epochs of the BiLSTM taggers' configs."),
     spacy_max_epochs: int = typer.Option(20, help="Epochs of spaCy's ner / spancat (spacy train; model-best kept)."),
+    train_fraction: float = typer.Option(1.0, "--train-fraction", help="Train on this fraction of each run's training "
+                                         "articles (a seeded subsample per theme, the same for every model; "
+                                         "dev and test unchanged): a learning curve's point."),
     threads: int = typer.Option(1, help="torch and BLAS threads."),
     spacy_interrupted: bool = typer.Option(False, "--spacy-interrupted", help="Do not train spaCy's baselines: tag "
                                            "with the model-best an interrupted run left in OUT/cache (said so in "

@@ -100,6 +100,16 @@ class RecurrentTextCategorizer(TextCategorizer):
                 scores[group] = self.model.ops.to_numpy(self.model.predict([docs[i] for i in group]))
         return scores
 
+    def initialize(self, get_examples, *, nlp=None, labels=None, positive_label=None) -> None:
+        """spaCy's ``initialize``; then a ``knbc.RNNClassifier.v2`` that fine-tunes a pretrained LM learns
+        the size of the training set, which its schedule counts epochs by (see ``ScheduledPyTorchShim``)."""
+        super().initialize(get_examples, nlp=nlp, labels=labels, positive_label=positive_label)
+        shims = [shim for node in self.model.walk() for shim in node.shims if hasattr(shim, "start_schedule")]
+        if shims:
+            n_examples = sum(1 for _ in get_examples())
+            for shim in shims:
+                shim.start_schedule(n_examples)
+
     def get_loss(self, examples: Iterable[Example], scores):
         """spaCy's loss, each example's gradient scaled by the weight of its gold label when the
         component has ``class_weight`` ({label: weight}; an experiment of knbc evaluate)."""

@@ -33,6 +33,7 @@ def compare(
     models: Sequence[str] | None = None,
     runs: int | None = None,
     compared: ComparedModels | None = None,
+    train_fraction: float = 1.0,
     sentences: Sequence[SentenceRecord] | None = None,
     splits: Splits | None = None,
     log: Callable[[str], Any] | None = print,
@@ -41,7 +42,8 @@ def compare(
     ``task`` ('theme' | 'sentiment') under ``protocol`` ('cv5' | 'peer' | 'split'), writing
     config.json, results.csv, predictions.jsonl.gz and confusion.json into ``output_dir``.
 
-    ``runs`` keeps the first N folds / seeds; ``compared`` holds the training settings and the recurrent
+    ``runs`` keeps the first N folds / seeds; ``train_fraction`` < 1 trains every model on the same
+    seeded subsample of each run's training articles (a learning curve; dev and test unchanged); ``compared`` holds the training settings and the recurrent
     variants (default: models/configs/variants.cfg, :func:`~pipeline.evaluation.models.load_compared_models`),
     and config.json records the file they came from; ``sentences`` and ``splits`` default
     to the shipped corpus and splits; ``log`` gets one line per (run, model) (None: silent).
@@ -59,7 +61,7 @@ def compare(
     splits = load_splits() if splits is None else splits
     say = log or (lambda line: None)
     labels = list(TASKS[task])
-    run_list = protocol_runs(sentences, splits, protocol, runs)
+    run_list = protocol_runs(sentences, splits, protocol, runs, train_fraction)
 
     records = {r.sid: r for run in run_list for r in (*run.train, *run.dev, *run.test)}
     say(f"tokenizing {len(records)} sentences with GiNZA")
@@ -78,6 +80,7 @@ def compare(
                 run.name: {"train": len(run.train), "dev": len(run.dev), "test": len(run.test)} for run in run_list
             },
             "dev_fraction": DEV_FRACTION,
+            **({"train_fraction": train_fraction} if train_fraction != 1.0 else {}),
             "train_settings": vars(compared.settings),
             "rnn_options": compared.rnn_options,
             "recurrent_variants": {m: compared.variants[m] for m in models if m in compared.variants},

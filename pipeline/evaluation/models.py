@@ -33,7 +33,7 @@ from spacy.tokens import Doc
 from thinc.api import Config
 
 import pipeline.components  # noqa: F401  (registers knbc_textcat)
-from pipeline.components.architectures import build_rnn_classifier
+from pipeline.components.architectures import build_rnn_classifier, build_rnn_classifier_v2
 from pipeline.errors import UsageError
 from pipeline.evaluation.baselines import (
     Classifier,
@@ -58,7 +58,10 @@ BUILT_IN: dict[str, str] = {  # model -> family, for the models that are not rec
 }
 COMPONENT = "task"  # the classifier's name in its pipeline: its dev score is f"{COMPONENT}_macro_f"
 TRAIN_KEYS = {f.name for f in fields(TrainSettings)} - {"metric"}
-RNN_KEYS = set(inspect.signature(build_rnn_classifier).parameters) - {"nO"}
+ARCHITECTURES = {"knbc.RNNClassifier.v1": build_rnn_classifier, "knbc.RNNClassifier.v2": build_rnn_classifier_v2}
+ARCHITECTURE_KEY = "architecture"  # a variant's registered architecture (default v1), e.g. "knbc.RNNClassifier.v2"
+RNN_KEYS = {key for builder in ARCHITECTURES.values() for key in inspect.signature(builder).parameters} - {"nO"}
+RNN_KEYS = RNN_KEYS | {ARCHITECTURE_KEY}
 
 
 @dataclass
@@ -115,6 +118,8 @@ def load_compared_models(path: str | Path | None = None, overrides: Mapping[str,
         unknown = sorted(set(options) - RNN_KEYS)
         if unknown:
             raise UsageError(f"{path}: unknown setting '{section}.{unknown[0]}'; expected some of {sorted(RNN_KEYS)}")
+    for name, options in config.get("variants", {}).items():
+        _variant_model(name, {**sections["model"], **dict(options)}, path)
     clash = sorted(set(config.get("variants", {})) & set(BUILT_IN))
     if clash:
         raise UsageError(f"{path}: variant {clash[0]!r} has the name of a built-in model")
@@ -123,6 +128,20 @@ def load_compared_models(path: str | Path | None = None, overrides: Mapping[str,
                 "variant_configs": {name: f"{shown} [variants.{name}]" for name in config.get("variants", {})}}
     variants = {name[len("variants."):]: options for name, options in sections.items() if name != "model"}
     return ComparedModels(settings, sections["model"], variants, recorded, variant_settings)
+
+
+def _variant_model(name: str, options: dict[str, Any], where: str | Path = "variants") -> dict:
+    """The model config of a recurrent variant: its ``architecture`` (default v1) with the options it takes;
+    a :class:`UsageError` names an unknown architecture or an option it does not take."""
+    options = dict(options)
+    architecture = options.pop(ARCHITECTURE_KEY, "knbc.RNNClassifier.v1")
+    if architecture not in ARCHITECTURES:
+        raise UsageError(f"{where}: variant {name!r}: unknown architecture {architecture!r}; "
+                         f"expected one of {list(ARCHITECTURES)}")
+    unknown = sorted(set(options) - set(inspect.signature(ARCHITECTURES[architecture]).parameters))
+    if unknown:
+        raise UsageError(f"{where}: variant {name!r}: {architecture} has no setting {unknown[0]!r}")
+    return {"@architectures": architecture, **options}
 
 
 def _bow_model() -> dict:
@@ -193,7 +212,7 @@ def build_model(name: str, labels: Sequence[str], compared: ComparedModels | Non
         return MeanVectorLogisticRegression(labels)
     settings = compared.variant_settings.get(name, compared.settings)
     if name in compared.variants:
-        model = {"@architectures": "knbc.RNNClassifier.v1", **compared.rnn_options, **compared.variants[name]}
+        model = _variant_model(name, {**compared.rnn_options, **compared.variants[name]})
         return PipelineClassifier(labels, "knbc_textcat", {"model": model}, settings)
     scorer = {"@scorers": "knbc.named_cats_scorer.v1", "name": COMPONENT}
     vectors = name == "spacy_ensemble_vectors"

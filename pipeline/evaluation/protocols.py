@@ -22,6 +22,7 @@ from pipeline.errors import UsageError
 PROTOCOLS = ("cv5", "peer", "split")
 DEV_FRACTION = 0.1
 DEV_SEED = 7411
+SUBSAMPLE_SEED = 2711  # + the run's index: which training articles a --train-fraction keeps
 
 
 @dataclass(frozen=True)
@@ -68,24 +69,54 @@ def carve_dev_sentences(records: Sequence[SentenceRecord], seed: int, fraction: 
     return _carve(records, lambda r: r.sid, seed, fraction)
 
 
+def subsample_articles(records: Sequence[SentenceRecord], fraction: float, seed: int) -> list[SentenceRecord]:
+    """The sentences of ~``fraction`` of the articles of each theme (at least one article per theme), in
+    their order. The articles are drawn in a fixed shuffled order (seeded), so a smaller fraction keeps
+    a subset of a larger one's articles: a learning curve adds data rather than swapping it."""
+    if not 0.0 < fraction <= 1.0:
+        raise UsageError(f"the training fraction must be in (0, 1], not {fraction}")
+    if fraction == 1.0:
+        return list(records)
+    themes: dict[str, list[str]] = {}
+    for record in records:
+        articles = themes.setdefault(record.theme, [])
+        if record.article_id not in articles:
+            articles.append(record.article_id)
+    rng = random.Random(seed)
+    kept: set[str] = set()
+    for theme in sorted(themes):
+        articles = sorted(themes[theme])
+        rng.shuffle(articles)
+        kept.update(articles[: max(1, round(len(articles) * fraction))])
+    return [r for r in records if r.article_id in kept]
+
+
 def protocol_runs(
-    sentences: Sequence[SentenceRecord], splits: Splits, protocol: str, runs: int | None = None
+    sentences: Sequence[SentenceRecord], splits: Splits, protocol: str, runs: int | None = None,
+    train_fraction: float = 1.0,
 ) -> list[Run]:
-    """The runs of ``protocol`` over ``sentences``: all of them, or the first ``runs`` folds / seeds."""
+    """The runs of ``protocol`` over ``sentences``: all of them, or the first ``runs`` folds / seeds.
+
+    With ``train_fraction`` < 1 each run trains on that fraction of its training articles
+    (:func:`subsample_articles`, seeded by the run's index: the same for every model); its dev and test
+    sentences stay as they are."""
     if protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r}; expected one of {list(PROTOCOLS)}")
     if runs is not None and runs < 1:
         raise UsageError(f"runs must be >= 1, got {runs}")
     sentences = list(sentences)
     if protocol == "split":
-        return [Run("split", *(splits.select(sentences, name) for name in ("train", "dev", "test")))]
+        train, dev, test = (splits.select(sentences, name) for name in ("train", "dev", "test"))
+        return [Run("split", subsample_articles(train, train_fraction, SUBSAMPLE_SEED), dev, test)]
     result = []
     for k in range(N_FOLDS if protocol == "cv5" else len(PEER_SEEDS))[:runs]:
         if protocol == "cv5":
             rest, test = splits.fold(sentences, k)
-            result.append(Run(f"fold{k}", *carve_dev_articles(rest, DEV_SEED + k), test))
+            train, dev = carve_dev_articles(rest, DEV_SEED + k)
+            result.append(Run(f"fold{k}", subsample_articles(train, train_fraction, SUBSAMPLE_SEED + k), dev, test))
         else:
             seed = PEER_SEEDS[k]
             rest, test = splits.peer_split(sentences, seed)
-            result.append(Run(f"seed{seed}", *carve_dev_sentences(rest, DEV_SEED + seed), test))
+            train, dev = carve_dev_sentences(rest, DEV_SEED + seed)
+            result.append(Run(f"seed{seed}", subsample_articles(train, train_fraction, SUBSAMPLE_SEED + k), dev, test))
     return result

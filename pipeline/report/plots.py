@@ -129,3 +129,23 @@ def plot_sentence_attention(sentences: Sequence[str], weights: Sequence[float], 
     ax.set_xlabel("sentence attention (sums to 1 over the post)")
     ax.set_title(textwrap.fill(title, 60), fontsize=9)
     return _save(plt, fig, path)
+
+
+def plot_data_curve(table: pd.DataFrame, path: str | Path, metric: str = "macro_f1", title: str = "") -> Path:
+    """A learning curve over training-set size: ``table`` has one row per (train_fraction, model, run) with
+    ``metric``; x = the fraction of training articles (log scale), y = the mean over runs, ± std bars."""
+    plt = japanese_plots()
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    for model, rows in table.groupby("model", sort=False):
+        stats = rows.groupby("train_fraction")[metric].agg(["mean", "std"]).fillna(0.0).sort_index()
+        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=3, label=model)
+    ax.set_xscale("log")
+    fractions = sorted(table["train_fraction"].unique())
+    ax.set_xticks(fractions, [f"{f:.0%}" for f in fractions])
+    ax.minorticks_off()
+    ax.set_xlabel("training articles used")
+    ax.set_ylabel(metric.replace("_", "-"))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(plt, fig, path)
