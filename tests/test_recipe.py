@@ -234,3 +234,14 @@ def test_a_variant_trains_with_its_own_training_section(tmp_path):
         load_compared_models(path, {"variants.plain.training.refit": True})
     with pytest.raises(UsageError, match="variants.recipe.training"):
         load_compared_models(path, {"variants.recipe.training.keep": "first"})
+
+
+@pytest.mark.parametrize("name", ["variants.cfg", "recipe.cfg", "variants-pretrained.cfg"])
+def test_every_shipped_variants_config_loads_with_its_own_training_sections(name):
+    from pathlib import Path
+
+    from pipeline.evaluation.models import load_compared_models
+
+    path = Path(__file__).resolve().parents[1] / "models" / "configs" / name
+    compared = load_compared_models(path)
+    assert compared.variants and all("training" not in options for options in compared.variants.values())

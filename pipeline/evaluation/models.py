@@ -118,8 +118,8 @@ def load_compared_models(path: str | Path | None = None, overrides: Mapping[str,
         unknown = sorted(set(options) - RNN_KEYS)
         if unknown:
             raise UsageError(f"{path}: unknown setting '{section}.{unknown[0]}'; expected some of {sorted(RNN_KEYS)}")
-    for name, options in config.get("variants", {}).items():
-        _variant_model(name, {**sections["model"], **dict(options)}, path)
+    for name in config.get("variants", {}):  # its options without its own [training] (popped above)
+        _variant_model(name, {**sections["model"], **sections[f"variants.{name}"]}, path)
     clash = sorted(set(config.get("variants", {})) & set(BUILT_IN))
     if clash:
         raise UsageError(f"{path}: variant {clash[0]!r} has the name of a built-in model")
