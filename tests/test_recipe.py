@@ -173,7 +173,7 @@ def _config(tmp_path, **knbc):
 
 
 def _rows(path, pairs):
-    path.write_text("".join(json.dumps({"text": t, "label": l}, ensure_ascii=False) + "\n" for t, l in pairs),
+    path.write_text("".join(json.dumps({"text": t, "label": label}, ensure_ascii=False) + "\n" for t, label in pairs),
                     encoding="utf-8")
     return path
 

@@ -26,6 +26,7 @@ from spacy.attrs import TAG
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.scorer import Scorer
+from spacy.strings import hash_string
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
 from spacy.util import filter_spans, registry
@@ -63,6 +64,8 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 PREDICT_GROUP = 64  # Docs per forward pass at prediction time
 WEIGHTS_FILE = "model.pt"
 HALF_PRECISION = ("embed.tokens.weight",)
+CHAR_BUCKETS = 5000  # hashed character ids of tokens without a vector (char_dim > 0)
+MAX_CHARS = 12  # characters read per token
 POS_BUCKETS = 1000  # hashed POS tag ids (SudachiPy has ~100 fine-grained tags)  # saved as float16 (the large table; the rest stays float32)
 
 
@@ -80,6 +83,16 @@ def pos_ids(doc: Doc, n_buckets: int) -> numpy.ndarray:
     return (tags % numpy.uint64(n_buckets)).astype(numpy.int64) + 1
 
 
+def char_ids(doc: Doc, n_buckets: int, max_chars: int = MAX_CHARS) -> numpy.ndarray:
+    """Hashed ids (1..n_buckets) of the first ``max_chars`` characters of each token, 0 = padding:
+    (n_tokens, max_chars)."""
+    ids = numpy.zeros((len(doc), max_chars), dtype=numpy.int64)
+    for i, token in enumerate(doc):
+        for j, char in enumerate(token.text[:max_chars]):
+            ids[i, j] = hash_string(char) % n_buckets + 1
+    return ids
+
+
 def _featurize_tagged(model: Model, inputs, is_train: bool):
     n_buckets, max_length = model.attrs["n_buckets"], model.attrs["max_length"]
     docs, tags = (inputs.docs, inputs.tags) if isinstance(inputs, GoldTags) else (list(inputs), None)
@@ -91,19 +104,28 @@ def _featurize_tagged(model: Model, inputs, is_train: bool):
     for i, doc in enumerate(docs):
         n = int(batch.lengths[i])
         pos[i, :n] = torch.from_numpy(pos_ids(doc, POS_BUCKETS)[:n])
+    chars = None
+    if model.attrs.get("char_dim", 0):
+        chars = torch.zeros((*batch.token_ids.shape, MAX_CHARS), dtype=torch.long)  # (B, T, C), 0 at padding
+        for i, doc in enumerate(docs):
+            n = int(batch.lengths[i])
+            chars[i, :n] = torch.from_numpy(char_ids(doc, CHAR_BUCKETS)[:n])
     gold = None
     if tags is not None:
         gold = torch.zeros(batch.token_ids.shape, dtype=torch.long)  # (B, T), 0 = "O" at padding
         for i, row in enumerate(tags):
             n = int(batch.lengths[i])
             gold[i, :n] = torch.as_tensor(row[:n], dtype=torch.long)
-    return (batch, pos, gold), _no_input_gradient
+    return (batch, pos, chars, gold), _no_input_gradient
 
 
 def _tagger_to_torch(model: Model, inputs, is_train: bool):
-    batch, pos, gold = inputs
+    batch, pos, chars, gold = inputs
     args = (batch.vector_rows, batch.token_ids, batch.lengths, batch.mask, pos)
-    return ArgsKwargs(args=args, kwargs={"tags": gold} if gold is not None else {}), _no_input_gradient
+    kwargs = {"tags": gold} if gold is not None else {}
+    if chars is not None:
+        kwargs["char_ids"] = chars
+    return ArgsKwargs(args=args, kwargs=kwargs), _no_input_gradient
 
 
 def _reset_tagger(model: Model, X=None, Y=None) -> None:
@@ -123,11 +145,14 @@ def build_bilstm_crf_tagger(
     scheme: str = "BIO",
     pos_dim: int = 0,
     vector_dim: int = 300,
+    char_dim: int = 0,
 ) -> Model:
     """A span tagger: Docs -> ja_ginza vectors (text -> lemma -> norm) + hashed trainable embeddings ->
     BiLSTM -> tag scores (B, T, K) -> a linear-chain CRF with the ``scheme``'s constraints (``crf = false``:
     a softmax per token, the ablation). ``pos_dim`` > 0 adds an embedding of that size of each token's
     part-of-speech tag (SudachiPy's, which GiNZA's tokenizer assigns: 名詞-固有名詞-地名-一般, ...).
+    ``char_dim`` > 0 adds, for each token without a static vector, the mean of an embedding of that size of
+    its first 12 characters (hashed ids; other tokens get zeros there).
     Given :class:`GoldTags` it returns the summed loss (1,) instead.
 
     The tag set comes from the component's labels (:meth:`RecurrentTagger.set_tags`); the static vectors
@@ -145,10 +170,13 @@ def build_bilstm_crf_tagger(
         scheme=scheme,
         n_pos=POS_BUCKETS + 1,
         pos_dim=pos_dim,
+        n_chars=CHAR_BUCKETS + 1,
+        char_dim=char_dim,
     )
     wrapper = PyTorchWrapper_v2(network, convert_inputs=_tagger_to_torch)
     wrapper.init = _reset_tagger
-    featurizer = Model("knbc_featurize_tagged", _featurize_tagged, attrs={"n_buckets": n_buckets, "max_length": max_length})
+    featurizer = Model("knbc_featurize_tagged", _featurize_tagged,
+                       attrs={"n_buckets": n_buckets, "max_length": max_length, "char_dim": char_dim})
     return chain(featurizer, wrapper)
 
 
@@ -259,8 +287,9 @@ class SpanTagger(TrainablePipe):
         with torch.inference_mode():
             for start in range(0, len(present), PREDICT_GROUP):
                 group = present[start : start + PREDICT_GROUP]
-                (batch, pos, _), _ = featurize([docs[i] for i in group], is_train=False)
-                found_spans = network.predict_spans(batch.vector_rows, batch.token_ids, batch.lengths, batch.mask, pos)
+                (batch, pos, chars, _), _ = featurize([docs[i] for i in group], is_train=False)
+                found_spans = network.predict_spans(batch.vector_rows, batch.token_ids, batch.lengths, batch.mask, pos,
+                                                    chars)
                 for i, found in zip(group, found_spans):
                     spans[i] = found
         return spans

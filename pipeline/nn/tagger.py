@@ -33,12 +33,18 @@ class RecurrentTagger(nn.Module):
         scheme: str = "BIO",
         n_pos: int = 0,
         pos_dim: int = 0,
+        n_chars: int = 0,
+        char_dim: int = 0,
     ):
         super().__init__()
         self.embed = StaticPlusTrainableEmbedding(vectors, n_tokens, trainable_dim, freeze_vectors, dropout=dropout)
         # an embedding of each token's part-of-speech tag (hashed ids, 0 = padding), when pos_dim > 0
         self.pos = nn.Embedding(n_pos, pos_dim, padding_idx=0) if pos_dim > 0 and n_pos > 1 else None
-        width = self.embed.output_dim + (pos_dim if self.pos is not None else 0)
+        # the mean of an embedding of the characters of each token that has no static vector (hashed
+        # character ids, 0 = padding), when char_dim > 0: what a word without a vector is made of
+        self.chars = nn.Embedding(n_chars, char_dim, padding_idx=0) if char_dim > 0 and n_chars > 1 else None
+        width = (self.embed.output_dim + (pos_dim if self.pos is not None else 0)
+                 + (char_dim if self.chars is not None else 0))
         self.encoder = RecurrentEncoder(width, hidden_size, "lstm", layers, True, dropout)
         self.dropout = nn.Dropout(dropout)
         self.use_crf = crf
@@ -60,20 +66,35 @@ class RecurrentTagger(nn.Module):
         self.embed.reset_parameters()
         for module in (self.encoder.rnn, self.output):
             module.reset_parameters()
-        if self.pos is not None:
-            with torch.no_grad():
-                self.pos.weight.normal_(0.0, 0.1)
-                self.pos.weight[0].zero_()
+        for table in (self.pos, self.chars):
+            if table is not None:
+                with torch.no_grad():
+                    table.weight.normal_(0.0, 0.1)
+                    table.weight[0].zero_()
         if self.crf is not None:
             self.crf.reset_parameters()
 
-    def emissions(self, vector_rows, token_ids, lengths, mask, pos_ids=None) -> torch.Tensor:
-        """(B, T) x2, (B,), (B, T), POS ids (B, T) or None -> tag scores (B, T, K)."""
+    def character_features(self, vector_rows: torch.Tensor, token_ids: torch.Tensor, char_ids: torch.Tensor) -> torch.Tensor:
+        """The mean character embedding of each real token without a static vector, zeros elsewhere:
+        ``vector_rows`` and ``token_ids`` (B, T), ``char_ids`` (B, T, C) with 0 for padding -> (B, T, char_dim)."""
+        present = (char_ids != 0).unsqueeze(-1).to(self.chars.weight.dtype)  # (B, T, C, 1)
+        summed = (self.chars(char_ids) * present).sum(dim=2)  # (B, T, char_dim)
+        mean = summed / present.sum(dim=2).clamp(min=1.0)  # (B, T, char_dim)
+        without_vector = ((vector_rows < 0) & (token_ids != 0)).unsqueeze(-1).to(mean.dtype)  # (B, T, 1)
+        return mean * without_vector
+
+    def emissions(self, vector_rows, token_ids, lengths, mask, pos_ids=None, char_ids=None) -> torch.Tensor:
+        """(B, T) x2, (B,), (B, T), POS ids (B, T) or None, character ids (B, T, C) or None -> tag scores
+        (B, T, K)."""
         x = self.embed(vector_rows, token_ids)  # (B, T, D)
         if self.pos is not None:
             if pos_ids is None:
                 raise ValueError("this tagger reads part-of-speech ids: pass pos_ids (B, T)")
             x = torch.cat([x, self.dropout(self.pos(pos_ids))], dim=-1)  # (B, T, D + pos_dim)
+        if self.chars is not None:
+            if char_ids is None:
+                raise ValueError("this tagger reads character ids: pass char_ids (B, T, C)")
+            x = torch.cat([x, self.dropout(self.character_features(vector_rows, token_ids, char_ids))], dim=-1)
         states, _ = self.encoder(x, lengths)  # (B, T, H)
         return self.output(self.dropout(states))  # (B, T, K)
 
@@ -84,9 +105,9 @@ class RecurrentTagger(nn.Module):
         logits = emissions[mask]  # (N, K)
         return F.cross_entropy(logits, tags[mask], reduction="sum") if len(logits) else emissions.sum() * 0.0
 
-    def forward(self, vector_rows, token_ids, lengths, mask, pos_ids=None, tags=None) -> torch.Tensor:
+    def forward(self, vector_rows, token_ids, lengths, mask, pos_ids=None, tags=None, char_ids=None) -> torch.Tensor:
         """Emissions (B, T, K); with gold ``tags`` (B, T), the loss as a (1,) tensor instead (training)."""
-        emissions = self.emissions(vector_rows, token_ids, lengths, mask, pos_ids)
+        emissions = self.emissions(vector_rows, token_ids, lengths, mask, pos_ids, char_ids)
         if tags is None:
             return emissions
         return self.loss(emissions, tags, mask).reshape(1)
@@ -98,7 +119,8 @@ class RecurrentTagger(nn.Module):
         best = emissions.argmax(dim=-1)  # (B, T)
         return [best[b, : int(n)].tolist() for b, n in enumerate(mask.sum(dim=1))]
 
-    def predict_spans(self, vector_rows, token_ids, lengths, mask, pos_ids=None) -> list[list[tuple[int, int, str]]]:
+    def predict_spans(self, vector_rows, token_ids, lengths, mask, pos_ids=None,
+                      char_ids=None) -> list[list[tuple[int, int, str]]]:
         """Token spans ``(start, end, label)`` of each row (a softmax's invalid sequences read leniently)."""
-        emissions = self.emissions(vector_rows, token_ids, lengths, mask, pos_ids)
+        emissions = self.emissions(vector_rows, token_ids, lengths, mask, pos_ids, char_ids)
         return [tags_to_spans([self.tags[i] for i in path]) for path in self.decode(emissions, mask)]
