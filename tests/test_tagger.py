@@ -221,3 +221,31 @@ def test_knbc_train_trains_a_tagger_config_on_user_jsonl_and_reports_alignment(t
                                    "--dev", str(train), "--quiet"])
     assert bad.exit_code == 2 and "bad.jsonl:1: 'spans' must be a list" in bad.output
     assert not (tmp_path / "m2").exists()
+
+
+def test_character_features_reach_only_tokens_without_a_vector_and_survive_save_load(tmp_path):
+    import torch
+
+    from pipeline.nn.tagger import RecurrentTagger
+
+    network = RecurrentTagger(torch.randn(5, 4), n_tokens=10, trainable_dim=3, hidden_size=4, n_chars=20, char_dim=6)
+    vector_rows = torch.tensor([[0, -1, -1]])  # a token with a vector, one without, padding
+    token_ids = torch.tensor([[1, 2, 0]])
+    chars = torch.tensor([[[3, 4, 0], [5, 0, 0], [0, 0, 0]]])  # (B, T, C)
+    features = network.character_features(vector_rows, token_ids, chars)  # (1, 3, 6)
+    assert features.shape == (1, 3, 6)
+    assert features[0, 0].abs().sum() == 0 and features[0, 2].abs().sum() == 0
+    assert torch.allclose(features[0, 1], network.chars.weight[5])  # the mean over its one character
+    with pytest.raises(ValueError, match="character ids"):
+        network.emissions(vector_rows, token_ids, torch.tensor([2]), token_ids != 0)
+
+    nlp = blank_japanese()
+    nlp.add_pipe("knbc_tagger", name="ner", config={"model": {**TINY, "char_dim": 8}})
+    examples = read_span_file(nlp, write_jsonl(tmp_path / "train.jsonl", DATA), None, SpanAlignment())
+    settings = TrainSettings(max_epochs=40, patience=40, batch_size=2, learn_rate=0.02, seed=1, metric="f")
+    result = train_tagger(nlp, "ner", examples, examples, settings, progress=False)
+    assert result.best_score == 1.0
+    assert nlp.get_pipe("ner").network.chars is not None
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    assert [predicted(loaded(row["text"])) for row in DATA] == [gold(row) for row in DATA]
