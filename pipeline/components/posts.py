@@ -154,29 +154,32 @@ class PostClassifier:
         if self.network is None:
             raise ValueError(f"component {self.name!r} has no model: train it or load one with from_disk")
         self.owner_pid = one_thread_in_workers(self.owner_pid)
-        parsed = [self.features(doc) for doc in docs]
+        sentences = [post_sentences(doc)[: self.options.max_sentences] for doc in docs]
         uniform = [1.0 / len(self.themes)] * len(self.themes)
         results: list[dict] = [{"sentences": [], "post": uniform, "theme": [], "sentiment": [], "attention": []}
                                for _ in docs]
-        for i, (doc, (sentences, _)) in enumerate(zip(docs, parsed)):
-            reused = self._sentence_classifiers_result(doc, sentences)
+        present = []  # the Docs the network reads: with sentences, and no result from the sentence classifiers
+        for i, (doc, found) in enumerate(zip(docs, sentences)):
+            reused = self._sentence_classifiers_result(doc, found)
             if reused is not None:
                 results[i] = reused
-        present = sorted((i for i, (sentences, _) in enumerate(parsed) if sentences and not results[i]["sentences"]),
-                         key=lambda i: len(parsed[i][0]))
+            elif found:
+                present.append(i)
+        present.sort(key=lambda i: len(sentences[i]))
+        features = {i: split_features(doc_features(docs[i], self.options.n_buckets), sentences[i]) for i in present}
         self.network.eval()
         with torch.inference_mode():
             for start in range(0, len(present), PREDICT_GROUP):
                 group = present[start:start + PREDICT_GROUP]
-                batch = pad_posts([parsed[i][1] for i in group], self.options.max_words, self.options.max_sentences)
+                batch = pad_posts([features[i] for i in group], self.options.max_words, self.options.max_sentences)
                 out = self.network(*batch.args())
                 post = torch.softmax(out["post"], -1).tolist()
                 theme = torch.softmax(out["sentence_theme"], -1).tolist()
                 sentiment = torch.softmax(out["sentence_sentiment"], -1).tolist()
                 attention = out["attention"].tolist()
                 for row, i in enumerate(group):
-                    n = len(parsed[i][0])
-                    results[i] = {"sentences": parsed[i][0], "post": post[row], "theme": theme[row][:n],
+                    n = len(sentences[i])
+                    results[i] = {"sentences": sentences[i], "post": post[row], "theme": theme[row][:n],
                                   "sentiment": sentiment[row][:n], "attention": attention[row][:n]}
         return results
 
