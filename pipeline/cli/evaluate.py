@@ -197,6 +197,8 @@ def evaluate_taggers_command(
     systems: Optional[str] = typer.Option(None, help="Comma-separated subset: bilstm_crf, bilstm_softmax, spacy_ner, "
                                           "spacy_spancat, ginza_zero_shot (default: all of the tasks')."),
     runs: Optional[int] = typer.Option(None, help="Only the first N folds."),
+    folds: Optional[str] = typer.Option(None, help="Only these runs, comma-separated (fold1,fold3): several processes "
+                                        "share the folds, each with its own --out; merge their cache folders."),
     max_epochs: Optional[int] = typer.Option(None, help="Overrides training.max_epochs of the BiLSTM taggers' configs."),
     spacy_max_epochs: int = typer.Option(20, help="Epochs of spaCy's ner / spancat (spacy train; model-best kept)."),
     train_fraction: float = typer.Option(1.0, "--train-fraction", help="Train on this fraction of each run's training "
@@ -219,5 +221,6 @@ def evaluate_taggers_command(
     with user_errors():
         evaluate_taggers(out, protocol, [t for t in tasks.split(",") if t],
                          [s for s in systems.split(",") if s] if systems else None, runs, max_epochs,
-                         spacy_max_epochs, log=typer.echo, spacy_interrupted=spacy_interrupted)
+                         spacy_max_epochs, log=typer.echo, spacy_interrupted=spacy_interrupted,
+                         folds=[f for f in folds.split(",") if f] if folds else None, train_fraction=train_fraction)
     typer.echo(f"wrote {out / 'results.json'} and {out / 'results.md'}")

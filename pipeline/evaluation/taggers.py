@@ -376,7 +376,8 @@ def score_system(task: str, tested: list[SentenceRecord], gold_by_sid: dict, pre
 def evaluate_taggers(out: str | Path, protocol: str = "split", tasks: Sequence[str] = ("ner", "reputation"),
                      systems: Sequence[str] | None = None, runs: int | None = None, max_epochs: int | None = None,
                      spacy_max_epochs: int = 20, log: Callable[[str], None] = print,
-                     spacy_interrupted: bool = False) -> dict:
+                     spacy_interrupted: bool = False, folds: Sequence[str] | None = None,
+                     train_fraction: float = 1.0) -> dict:
     """Train and score every system of ``tasks`` on each run of ``protocol``; write ``results.json`` and
     ``results.md`` to ``out`` (after each system, so a partial run shows what finished) and return the results.
 
@@ -385,16 +386,25 @@ def evaluate_taggers(out: str | Path, protocol: str = "split", tasks: Sequence[s
     tasks = list(tasks)
     check_args(protocol, tasks, systems, runs)
     out = Path(out)
-    cache = out / "cache"
+    if not 0.0 < train_fraction <= 1.0:
+        raise UsageError(f"--train-fraction must be in (0, 1], not {train_fraction}")
+    cache = out / ("cache" if train_fraction == 1.0 else f"cache-f{train_fraction:g}")
     cache.mkdir(parents=True, exist_ok=True)
     corpus, splits = shipped_corpus(), load_splits()
-    plan = protocol_runs(corpus.sentences, splits, protocol, runs)
+    plan = protocol_runs(corpus.sentences, splits, protocol, runs, train_fraction=train_fraction)
+    if folds:
+        names = [run.name for run in plan]
+        unknown = [name for name in folds if name not in names]
+        if unknown:
+            raise UsageError(f"unknown fold(s) {unknown} for protocol {protocol!r}; expected some of {names}")
+        plan = [run for run in plan if run.name in folds]
     from pipeline.ginza import blank_japanese
 
     gold_docs = records_to_docs(blank_japanese(), corpus.sentences, AlignmentReport())
     gold = {task: {r.sid: _char_spans(doc, TAGGER_TASKS[task]) for r, doc in zip(corpus.sentences, gold_docs)}
             for task in tasks}
-    results: dict = {"protocol": protocol, "runs": [run.name for run in plan], "systems": {}, "seconds": {}}
+    results: dict = {"protocol": protocol, "runs": [run.name for run in plan], "train_fraction": train_fraction,
+                     "systems": {}, "seconds": {}}
     rows: list[dict] = []  # every test sentence's predicted spans, for predictions.jsonl.gz
     for task in tasks:
         for system in [s for s in systems or TASK_SYSTEMS[task] if s in TASK_SYSTEMS[task]]:  # in the order given
