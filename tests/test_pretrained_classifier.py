@@ -13,8 +13,6 @@ import torch
 
 from pipeline.components.architectures import torch_networks
 from pipeline.ginza import blank_japanese
-from pipeline.models.pretrained_lm import BiLMOptions, build_bilm, save_bilm
-from pipeline.models.vocabulary import Vocabulary
 from pipeline.nn.finetune_schedule import FinetuneSchedule
 from pipeline.nn.pretrained_classifier import PretrainedEncoderClassifier, bilm_encoder
 from pipeline.nn.scalar_mix import ScalarMix
@@ -139,15 +137,9 @@ def test_network_layer_groups_cover_every_parameter_once():
 # --- the component ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def lm_folder(tmp_path_factory):
+def lm_folder(make_lm_folder):
     """A tiny random BiLM saved as `knbc pretrain` saves one, over the test sentences' tokens."""
-    torch.manual_seed(0)
-    nlp = blank_japanese()
-    words = [[t.text for t in nlp.make_doc(text)] for text, _ in PAIRS]
-    vocab = Vocabulary.build(words, min_count=1)
-    options = BiLMOptions(hidden_size=8, layers=1, trainable_dim=4, vocab_size=len(vocab), cutoffs=[8])
-    model = build_bilm(vocab, options, torch.zeros(0, 300))
-    return save_bilm(tmp_path_factory.mktemp("lm") / "lm", model, vocab, options)
+    return make_lm_folder([text for text, _ in PAIRS])
 
 
 def v2(encoder, lm_folder, **options):

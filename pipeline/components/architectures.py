@@ -292,20 +292,35 @@ def _nothing_to_backpropagate(d_output) -> ArgsKwargs:
     return ArgsKwargs(args=(), kwargs={})
 
 
-def serialize_v2_network(network) -> bytes:
-    """The network's ``state_dict`` with the LM's float weights in fp16 (lean), and the LM's shape, so
-    that a saved pipeline loads without the LM's folder (:func:`deserialize_v2_network`)."""
-    import io
-
+def bilm_payload(network, state: dict) -> dict:
+    """What a network over a pretrained LM saves: ``state`` (its ``state_dict``, perhaps with some weights
+    already halved) with the LM's float weights in fp16 (lean), and the LM's shape, so that it loads without
+    the LM's folder (:func:`attach_saved_bilm`)."""
     shape = None
     if network.bilm is not None:
         bilm = network.bilm
         shape = {"vocab_size": bilm.vocab_size, "trainable_dim": bilm.embed.trainable_dim,
                  "hidden_size": bilm.hidden_size, "layers": bilm.n_layers, "vector_dim": network.vector_dim}
-    state = {k: v.half() if k.startswith("bilm.") and v.is_floating_point() else v
-             for k, v in network.state_dict().items()}
+    state = {k: v.half() if k.startswith("bilm.") and v.is_floating_point() else v for k, v in state.items()}
+    return {"format": 1, "bilm": shape, "state": state}
+
+
+def attach_saved_bilm(network, shape: Optional[dict]) -> None:
+    """Complete a shell network (built without the LM's folder) with an LM of the saved ``shape`` (from
+    :func:`bilm_payload`), ready for the saved weights."""
+    from pipeline.nn.pretrained_classifier import bilm_encoder
+
+    if shape is not None and network.bilm is None:
+        network.attach_bilm(bilm_encoder(**shape), torch.arange(shape["vocab_size"], dtype=torch.long))
+        network.set_vectors(network._vectors)
+
+
+def serialize_v2_network(network) -> bytes:
+    """The network's ``state_dict`` as :func:`bilm_payload` has it, as bytes (:func:`deserialize_v2_network`)."""
+    import io
+
     buffer = io.BytesIO()
-    torch.save({"format": 1, "bilm": shape, "state": state}, buffer)
+    torch.save(bilm_payload(network, network.state_dict()), buffer)
     return buffer.getvalue()
 
 
@@ -314,13 +329,8 @@ def deserialize_v2_network(network, data: bytes, device):
     network (built without the LM's folder) with an LM of the saved shape, then loads the weights."""
     import io
 
-    from pipeline.nn.pretrained_classifier import bilm_encoder
-
     payload = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
-    shape = payload["bilm"]
-    if shape is not None and network.bilm is None:
-        network.attach_bilm(bilm_encoder(**shape), torch.arange(shape["vocab_size"], dtype=torch.long))
-        network.set_vectors(network._vectors)
+    attach_saved_bilm(network, payload["bilm"])
     network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state"].items()})
     return network.to(device)
 
@@ -404,12 +414,18 @@ def build_rnn_classifier_v2(
     return chain(doc_featurizer_v2(n_buckets, max_length), wrapper, Softmax_v2(nO=nO, nI=head_width))
 
 
-def _init_v2_network(model: Model, X=None, Y=None) -> None:
+def check_encoder_found(model: Model, architecture: str) -> None:
+    """At initialization (training): a one-line ModelError when the pretrained LM's folder was not found
+    (``model.attrs["encoder_path"]`` holds it then)."""
     missing = model.attrs.get("encoder_path")
     if missing is not None:
         from pipeline.errors import ModelError
 
         raise ModelError(f"{missing}: no pretrained LM there (bilm.json, bilm.pt) to train "
-                         "knbc.RNNClassifier.v2 from; set encoder_path or run knbc pretrain")
+                         f"{architecture} from; set encoder_path or run knbc pretrain")
+
+
+def _init_v2_network(model: Model, X=None, Y=None) -> None:
+    check_encoder_found(model, "knbc.RNNClassifier.v2")
     model.shims[0]._model.reset_parameters()
     model.shims[0].start_schedule(None)

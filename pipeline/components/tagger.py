@@ -1,4 +1,5 @@
-"""``knbc_tagger``: a BiLSTM-CRF span tagger (``knbc.BiLSTMCRFTagger.v1``) as a spaCy pipeline component.
+"""``knbc_tagger``: a BiLSTM-CRF span tagger (``knbc.BiLSTMCRFTagger.v1``; ``.v2`` adds a pretrained LM's
+layers as ELMo-style features) as a spaCy pipeline component.
 
 One tag per GiNZA token (BIO or BILUO over the component's labels); the decoded spans go to ``doc.ents``
 (``spans_key = null``: named entities) or to ``doc.spans[spans_key]`` (e.g. ``"reputation"``: 評判
@@ -33,18 +34,25 @@ from spacy.util import filter_spans, registry
 from thinc.api import ArgsKwargs, Config, Model, PyTorchWrapper_v2, chain
 
 from pipeline.components.architectures import (
+    DEFAULT_ENCODER_PATH,
     _feature_extractor,
+    _load_encoder,
     _no_input_gradient,
+    _orth_hashes,
+    attach_saved_bilm,
+    bilm_payload,
+    check_encoder_found,
     doc_features,
     pipeline_vectors_record,
     torch_networks,
+    use_vectors,
 )
 from pipeline.components.workers import one_thread_in_workers
 from pipeline.errors import ModelError
 from pipeline.ginza import use_ginza_vectors
-from pipeline.models.features import VECTORS_CFG_KEY, FeatureExtractor, check_vectors_record, vectors_table
+from pipeline.models.features import VECTORS_CFG_KEY, FeatureExtractor, check_vectors_record
 from pipeline.nn.crf import spans_to_tags, tag_names
-from pipeline.nn.tagger import RecurrentTagger
+from pipeline.nn.tagger import BiLMFeatureTagger, RecurrentTagger
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -97,7 +105,7 @@ def _featurize_tagged(model: Model, inputs, is_train: bool):
     n_buckets, max_length = model.attrs["n_buckets"], model.attrs["max_length"]
     docs, tags = (inputs.docs, inputs.tags) if isinstance(inputs, GoldTags) else (list(inputs), None)
     if not docs:
-        return (FeatureExtractor.padded([], max_length=max_length), None, None), _no_input_gradient
+        return (FeatureExtractor.padded([], max_length=max_length), None, None, None, None), _no_input_gradient
     _feature_extractor(docs[0].vocab, n_buckets)  # a clear error for a vocab without vectors
     batch = FeatureExtractor.padded([doc_features(doc, n_buckets) for doc in docs], max_length)
     pos = torch.zeros(batch.token_ids.shape, dtype=torch.long)  # (B, T), 0 at padding
@@ -116,15 +124,18 @@ def _featurize_tagged(model: Model, inputs, is_train: bool):
         for i, row in enumerate(tags):
             n = int(batch.lengths[i])
             gold[i, :n] = torch.as_tensor(row[:n], dtype=torch.long)
-    return (batch, pos, chars, gold), _no_input_gradient
+    orth = _orth_hashes(docs, batch.token_ids.shape[1], max_length) if model.attrs.get("orth") else None  # (B, T)
+    return (batch, pos, chars, gold, orth), _no_input_gradient
 
 
 def _tagger_to_torch(model: Model, inputs, is_train: bool):
-    batch, pos, chars, gold = inputs
+    batch, pos, chars, gold, orth = inputs
     args = (batch.vector_rows, batch.token_ids, batch.lengths, batch.mask, pos)
     kwargs = {"tags": gold} if gold is not None else {}
     if chars is not None:
         kwargs["char_ids"] = chars
+    if orth is not None:
+        kwargs["orth"] = orth
     return ArgsKwargs(args=args, kwargs=kwargs), _no_input_gradient
 
 
@@ -158,26 +169,77 @@ def build_bilstm_crf_tagger(
     The tag set comes from the component's labels (:meth:`RecurrentTagger.set_tags`); the static vectors
     from the pipeline (the factory hands them over, as for ``knbc.RNNClassifier.v1``).
     """
-    network = RecurrentTagger(
-        torch.zeros(0, vector_dim),
-        n_tokens=n_buckets + 1,
-        trainable_dim=trainable_dim,
-        freeze_vectors=freeze_vectors,
-        hidden_size=hidden_size,
-        layers=layers,
-        dropout=dropout,
-        crf=crf,
-        scheme=scheme,
-        n_pos=POS_BUCKETS + 1,
-        pos_dim=pos_dim,
-        n_chars=CHAR_BUCKETS + 1,
-        char_dim=char_dim,
-    )
+    options = _tagger_options(hidden_size, layers, dropout, trainable_dim, freeze_vectors, crf, scheme, pos_dim, char_dim)
+    network = RecurrentTagger(torch.zeros(0, vector_dim), n_tokens=n_buckets + 1, **options)
+    return _tagger_model(network, n_buckets, max_length, char_dim)
+
+
+def _tagger_options(hidden_size, layers, dropout, trainable_dim, freeze_vectors, crf, scheme, pos_dim,
+                    char_dim) -> dict:
+    """The keyword arguments of :class:`RecurrentTagger` from an architecture's settings."""
+    return dict(trainable_dim=trainable_dim, freeze_vectors=freeze_vectors, hidden_size=hidden_size, layers=layers,
+                dropout=dropout, crf=crf, scheme=scheme, n_pos=POS_BUCKETS + 1, pos_dim=pos_dim,
+                n_chars=CHAR_BUCKETS + 1, char_dim=char_dim)
+
+
+def _tagger_model(network: RecurrentTagger, n_buckets: int, max_length: int, char_dim: int, orth: bool = False,
+                  init: Callable = _reset_tagger) -> Model:
+    """Docs (or :class:`GoldTags`) -> featurizer (``orth``: the tokens' ORTH hashes too) -> ``network``."""
     wrapper = PyTorchWrapper_v2(network, convert_inputs=_tagger_to_torch)
-    wrapper.init = _reset_tagger
+    wrapper.init = init
     featurizer = Model("knbc_featurize_tagged", _featurize_tagged,
-                       attrs={"n_buckets": n_buckets, "max_length": max_length, "char_dim": char_dim})
+                       attrs={"n_buckets": n_buckets, "max_length": max_length, "char_dim": char_dim, "orth": orth})
     return chain(featurizer, wrapper)
+
+
+TAGGER_V2_ENCODERS = (None, "features")
+
+
+@registry.architectures("knbc.BiLSTMCRFTagger.v2")
+def build_bilstm_crf_tagger_v2(
+    encoder: Optional[str] = "features",
+    encoder_path: str = DEFAULT_ENCODER_PATH,
+    mix_layer_norm: bool = False,
+    hidden_size: int = 128,
+    layers: int = 1,
+    dropout: float = 0.3,
+    trainable_dim: int = 64,
+    n_buckets: int = 20000,
+    freeze_vectors: bool = True,
+    max_length: int = 512,
+    crf: bool = True,
+    scheme: str = "BIO",
+    pos_dim: int = 0,
+    vector_dim: int = 300,
+    char_dim: int = 0,
+) -> Model:
+    """v1's span tagger with a pretrained bidirectional LM (``encoder_path``: a ``knbc pretrain`` folder,
+    default the shipped livedoor LM) as ELMo-style features (``encoder = "features"``): the LM is frozen, its
+    layers (embedding, each LSTM layer's states of both directions) are mixed by a learned scalar mix
+    (``mix_layer_norm``: each layer normalised first) and concatenated to v1's token features under the BiLSTM
+    (:class:`pipeline.nn.tagger.BiLMFeatureTagger`). ``encoder = null`` is v1's network.
+
+    The LM's weights are saved with the component (fp16), so a saved pipeline loads without ``encoder_path``;
+    training one needs it (a missing folder is a one-line ModelError).
+    """
+    if encoder not in TAGGER_V2_ENCODERS:
+        raise ValueError(f"encoder must be one of {list(TAGGER_V2_ENCODERS)}, not {encoder!r}")
+    options = _tagger_options(hidden_size, layers, dropout, trainable_dim, freeze_vectors, crf, scheme, pos_dim, char_dim)
+    if encoder is None:
+        return _tagger_model(RecurrentTagger(torch.zeros(0, vector_dim), n_tokens=n_buckets + 1, **options),
+                             n_buckets, max_length, char_dim)
+    loaded = _load_encoder(encoder_path)
+    bilm, hashes = loaded if loaded is not None else (None, None)
+    network = BiLMFeatureTagger(torch.zeros(0, vector_dim), n_tokens=n_buckets + 1, bilm=bilm, vocab_hashes=hashes,
+                                mix_layer_norm=mix_layer_norm, **options)
+    model = _tagger_model(network, n_buckets, max_length, char_dim, orth=True, init=_reset_tagger_v2)
+    model.layers[1].attrs["encoder_path"] = None if bilm is not None else encoder_path
+    return model
+
+
+def _reset_tagger_v2(model: Model, X=None, Y=None) -> None:
+    check_encoder_found(model, "knbc.BiLSTMCRFTagger.v2")
+    _reset_tagger(model, X, Y)
 
 
 class SpanTagger(TrainablePipe):
@@ -287,9 +349,9 @@ class SpanTagger(TrainablePipe):
         with torch.inference_mode():
             for start in range(0, len(present), PREDICT_GROUP):
                 group = present[start : start + PREDICT_GROUP]
-                (batch, pos, chars, _), _ = featurize([docs[i] for i in group], is_train=False)
+                (batch, pos, chars, _, orth), _ = featurize([docs[i] for i in group], is_train=False)
                 found_spans = network.predict_spans(batch.vector_rows, batch.token_ids, batch.lengths, batch.mask, pos,
-                                                    chars)
+                                                    chars, orth)
                 for i, found in zip(group, found_spans):
                     spans[i] = found
         return spans
@@ -337,7 +399,10 @@ class SpanTagger(TrainablePipe):
 
     # -- serialization ---------------------------------------------------------------------------
     def _weights_bytes(self, half: bool) -> bytes:
-        state = {k: (v.half() if half and k in HALF_PRECISION else v) for k, v in self.network.state_dict().items()}
+        network = self.network
+        state = {k: (v.half() if half and k in HALF_PRECISION else v) for k, v in network.state_dict().items()}
+        if getattr(network, "bilm", None) is not None:  # knbc.BiLSTMCRFTagger.v2: the LM (fp16) and its shape
+            state = bilm_payload(network, state)
         buffer = io.BytesIO()
         torch.save(state, buffer)
         return buffer.getvalue()
@@ -351,8 +416,14 @@ class SpanTagger(TrainablePipe):
             raise ModelError(f"{where}: not readable weights (expected a state_dict)")
         network = self.network
         network.set_tags(self.tags)
+        if "format" in state:  # knbc.BiLSTMCRFTagger.v2's payload: the LM's shape and the state_dict
+            if state.get("bilm") is not None and not hasattr(network, "attach_bilm"):
+                raise ModelError(f"{where}: weights of a tagger over a pretrained LM (knbc.BiLSTMCRFTagger.v2), "
+                                 "but the component's config builds another architecture")
+            attach_saved_bilm(network, state.get("bilm"))
+            state = state["state"]
         try:
-            network.load_state_dict({k: v.float() for k, v in state.items()})
+            network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
         except RuntimeError as err:
             raise ModelError(f"{where}: weights do not fit the component's config: {str(err).splitlines()[0]}") from None
 
@@ -393,9 +464,9 @@ class SpanTagger(TrainablePipe):
 
 
 def use_tagger_vectors(model: Model, vocab) -> None:
-    """Give the network of a ``knbc.BiLSTMCRFTagger.v1`` model the vector table of ``vocab``."""
-    for network in torch_networks(model):
-        network.embed.set_vectors(vectors_table(vocab))
+    """Give the network of a ``knbc.BiLSTMCRFTagger.v1`` or ``.v2`` model the vector table of ``vocab`` (the
+    v2 network's LM reads it too)."""
+    use_vectors(model, vocab)
 
 
 @Language.factory(

@@ -8,24 +8,21 @@ the network of ``knbc.RNNClassifier.v2``. Three ways to use the LM (``encoder``)
 * ``"finetune"`` (ULMFiT): the LM's own embedding and LSTMs are the encoder (fine-tuned), then the pooling;
   :meth:`layer_groups` gives the groups for discriminative learning rates and gradual unfreezing.
 
-The LM reads its own vocabulary: token ids come from the tokens' spaCy ORTH hashes (``orth`` (B, T),
-int64 views of the uint64 hashes, 0 at padding) looked up in two saved buffers (the sorted hashes of
-its vocabulary and their ids), so the network's ``state_dict`` alone carries everything it needs.
+The LM reads its own vocabulary, looked up by the tokens' ORTH hashes (:class:`pipeline.nn.bilm_features.BiLMReader`),
+so the network's ``state_dict`` alone carries everything it needs.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pipeline.nn.bilm import BidirectionalLM
+from pipeline.nn.bilm_features import BiLMReader
 from pipeline.nn.embedding import StaticPlusTrainableEmbedding
 from pipeline.nn.encoders import Pooling, RecurrentEncoder
-from pipeline.nn.scalar_mix import ScalarMix
 
 ENCODERS = (None, "features", "finetune")
-UNK_ID = 1  # the LM vocabulary's <unk> (ids 0-3: <pad>, <unk>, <s>, </s>)
 
 
 def bilm_encoder(vector_dim: int, vocab_size: int, trainable_dim: int, hidden_size: int, layers: int) -> BidirectionalLM:
@@ -36,7 +33,7 @@ def bilm_encoder(vector_dim: int, vocab_size: int, trainable_dim: int, hidden_si
     return bilm
 
 
-class PretrainedEncoderClassifier(nn.Module):
+class PretrainedEncoderClassifier(BiLMReader, nn.Module):
     """Token indices in, one vector per text out: (B, T) -> (B, ``output_dim``); see the module docstring.
 
     ``bilm`` is the LM without its softmax (:func:`bilm_encoder`), ``vocab_hashes`` (V,) the int64 ORTH
@@ -68,39 +65,24 @@ class PretrainedEncoderClassifier(nn.Module):
         self._options = dict(hidden_size=hidden_size, cell=cell, layers=layers, bidirectional=bidirectional,
                              pooling=pooling, dropout=dropout, mix_layer_norm=mix_layer_norm)
         self.dropout = nn.Dropout(dropout)
-        self._vectors = vectors  # (rows, dim) for an LM attached later (not saved)
         self.embed = None
         if encoder != "finetune":
             self.embed = StaticPlusTrainableEmbedding(vectors, n_tokens, trainable_dim=trainable_dim,
                                                       freeze_vectors=freeze_vectors, dropout=dropout)
-        self.bilm, self.mix, self.encoder, self.pool = None, None, None, None
-        self.register_buffer("vocab_hashes", torch.zeros(0, dtype=torch.long))  # (V,) sorted below
-        self.register_buffer("vocab_order", torch.zeros(0, dtype=torch.long))  # (V,) id of each sorted hash
+        self.encoder, self.pool = None, None
+        self._init_bilm_slots(vectors)
         if encoder is None:
             self._build_head(self.embed.output_dim)
         elif bilm is not None:
             self.attach_bilm(bilm, vocab_hashes)
         self.last_attention: torch.Tensor | None = None
 
-    @property
-    def bilm_width(self) -> int:
-        """The width of each LSTM layer of the LM, both directions: 2H."""
-        return 2 * self.bilm.hidden_size
-
     def attach_bilm(self, bilm: BidirectionalLM, vocab_hashes: torch.Tensor) -> None:
         """Put the LM (and its vocabulary's hashes (V,)) in, and build what sits over it."""
-        if vocab_hashes is None or vocab_hashes.shape != (bilm.vocab_size,):
-            raise ValueError(f"vocab_hashes must be ({bilm.vocab_size},), not {None if vocab_hashes is None else tuple(vocab_hashes.shape)}")
-        self.bilm = bilm
-        self.bilm.softmax = None
-        self.bilm.embed.set_vectors(self._vectors)
-        order = torch.argsort(vocab_hashes)
-        self.vocab_hashes, self.vocab_order = vocab_hashes[order].clone(), order
+        self._put_bilm(bilm, vocab_hashes)
         o = self._options
         if self.encoder_kind == "features":
-            self.bilm.requires_grad_(False)  # frozen: no gradient, no update
-            self.mix = ScalarMix(1 + bilm.n_layers, layer_norm=o["mix_layer_norm"])
-            self.mix_width = max(bilm.embed.output_dim, self.bilm_width)  # the layers zero-padded to one width
+            self._freeze_bilm(o["mix_layer_norm"])  # frozen: no gradient, no update
             self._build_head(self.embed.output_dim + self.mix_width)
         else:
             self.pool = Pooling(o["pooling"], self.bilm_width)
@@ -112,14 +94,6 @@ class PretrainedEncoderClassifier(nn.Module):
                                         bidirectional=o["bidirectional"], dropout=o["dropout"])
         self.pool = Pooling(o["pooling"], self.encoder.output_dim)
         self.output_dim = self.pool.output_dim
-
-    def set_vectors(self, vectors: torch.Tensor) -> None:
-        """Use ``vectors`` (rows, dim) as the static table of every embedding (own and the LM's)."""
-        if self.embed is not None:
-            self.embed.set_vectors(vectors)
-        if self.bilm is not None:
-            self.bilm.embed.set_vectors(vectors)
-        self._vectors = vectors  # for an LM attached later
 
     def reset_parameters(self) -> None:
         """Draw the classifier's own weights afresh (the LM's pretrained weights are kept)."""
@@ -133,8 +107,7 @@ class PretrainedEncoderClassifier(nn.Module):
 
     def train(self, mode: bool = True) -> PretrainedEncoderClassifier:
         super().train(mode)
-        if self.encoder_kind == "features" and self.bilm is not None:
-            self.bilm.eval()  # frozen features: no dropout inside the LM
+        self._keep_frozen_bilm_in_eval()
         return self
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
@@ -149,13 +122,6 @@ class PretrainedEncoderClassifier(nn.Module):
         groups.append([p for p in self.parameters() if id(p) not in in_lm])
         return groups
 
-    def bilm_ids(self, orth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``orth`` (B, T) int64 hashes, ``mask`` (B, T) -> the LM's ids (B, T): <unk> for unknown tokens, 0 at padding."""
-        index = torch.searchsorted(self.vocab_hashes, orth).clamp(max=self.vocab_hashes.numel() - 1)  # (B, T)
-        found = self.vocab_hashes[index] == orth
-        ids = torch.where(found, self.vocab_order[index], torch.full_like(orth, UNK_ID))
-        return ids.masked_fill(~mask, 0)
-
     def forward(
         self, vector_rows: torch.Tensor, token_ids: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor,
         orth: torch.Tensor,
@@ -167,10 +133,7 @@ class PretrainedEncoderClassifier(nn.Module):
             return self._finetune_forward(vector_rows, orth, lengths, mask)
         x = self.embed(vector_rows, token_ids)  # (B, T, D)
         if self.encoder_kind == "features":
-            with torch.no_grad():
-                layers = self.bilm.layers(vector_rows, self.bilm_ids(orth, mask), lengths.clamp(min=1))
-            layers = [F.pad(layer, (0, self.mix_width - layer.size(-1))) for layer in layers]  # (B, T, W) each
-            x = torch.cat([x, self.dropout(self.mix(layers, mask))], dim=-1)  # (B, T, D + W)
+            x = torch.cat([x, self.dropout(self.bilm_features(vector_rows, orth, lengths, mask))], dim=-1)  # (B, T, D + W)
         states, final = self.encoder(x, lengths)  # (B, T, H), (B, H)
         return self._pool(states, final, mask)
 

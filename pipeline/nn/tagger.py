@@ -1,5 +1,6 @@
 """A sequence labeller: token features -> BiLSTM -> per-token tag scores (emissions) -> a linear-chain CRF,
-or, without the CRF, a softmax per token (the ablation that shows what the CRF adds)."""
+or, without the CRF, a softmax per token (the ablation that shows what the CRF adds); :class:`BiLMFeatureTagger`
+adds a frozen pretrained LM's layers (ELMo) to the token features."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipeline.nn.bilm import BidirectionalLM
+from pipeline.nn.bilm_features import BiLMReader
 from pipeline.nn.crf import LinearChainCRF, allowed_moves, tags_to_spans
 from pipeline.nn.embedding import StaticPlusTrainableEmbedding
 from pipeline.nn.encoders import RecurrentEncoder
@@ -43,9 +46,10 @@ class RecurrentTagger(nn.Module):
         # the mean of an embedding of the characters of each token that has no static vector (hashed
         # character ids, 0 = padding), when char_dim > 0: what a word without a vector is made of
         self.chars = nn.Embedding(n_chars, char_dim, padding_idx=0) if char_dim > 0 and n_chars > 1 else None
-        width = (self.embed.output_dim + (pos_dim if self.pos is not None else 0)
-                 + (char_dim if self.chars is not None else 0))
-        self.encoder = RecurrentEncoder(width, hidden_size, "lstm", layers, True, dropout)
+        self.input_width = (self.embed.output_dim + (pos_dim if self.pos is not None else 0)
+                            + (char_dim if self.chars is not None else 0))  # of the features the BiLSTM reads
+        self._encoder_options = (hidden_size, "lstm", layers, True, dropout)
+        self.encoder = RecurrentEncoder(self.input_width, *self._encoder_options)
         self.dropout = nn.Dropout(dropout)
         self.use_crf = crf
         self.scheme = scheme
@@ -83,9 +87,10 @@ class RecurrentTagger(nn.Module):
         without_vector = ((vector_rows < 0) & (token_ids != 0)).unsqueeze(-1).to(mean.dtype)  # (B, T, 1)
         return mean * without_vector
 
-    def emissions(self, vector_rows, token_ids, lengths, mask, pos_ids=None, char_ids=None) -> torch.Tensor:
-        """(B, T) x2, (B,), (B, T), POS ids (B, T) or None, character ids (B, T, C) or None -> tag scores
-        (B, T, K)."""
+    def token_features(self, vector_rows, token_ids, lengths, mask, pos_ids=None, char_ids=None,
+                       orth=None) -> torch.Tensor:
+        """What the BiLSTM reads at each position: (B, T) x2, (B,), (B, T), POS ids (B, T) or None, character
+        ids (B, T, C) or None, ORTH hashes (B, T) or None (read by :class:`BiLMFeatureTagger`) -> (B, T, D)."""
         x = self.embed(vector_rows, token_ids)  # (B, T, D)
         if self.pos is not None:
             if pos_ids is None:
@@ -95,6 +100,11 @@ class RecurrentTagger(nn.Module):
             if char_ids is None:
                 raise ValueError("this tagger reads character ids: pass char_ids (B, T, C)")
             x = torch.cat([x, self.dropout(self.character_features(vector_rows, token_ids, char_ids))], dim=-1)
+        return x
+
+    def emissions(self, vector_rows, token_ids, lengths, mask, pos_ids=None, char_ids=None, orth=None) -> torch.Tensor:
+        """The inputs of :meth:`token_features` -> tag scores (B, T, K)."""
+        x = self.token_features(vector_rows, token_ids, lengths, mask, pos_ids, char_ids, orth)  # (B, T, D)
         states, _ = self.encoder(x, lengths)  # (B, T, H)
         return self.output(self.dropout(states))  # (B, T, K)
 
@@ -105,9 +115,10 @@ class RecurrentTagger(nn.Module):
         logits = emissions[mask]  # (N, K)
         return F.cross_entropy(logits, tags[mask], reduction="sum") if len(logits) else emissions.sum() * 0.0
 
-    def forward(self, vector_rows, token_ids, lengths, mask, pos_ids=None, tags=None, char_ids=None) -> torch.Tensor:
+    def forward(self, vector_rows, token_ids, lengths, mask, pos_ids=None, tags=None, char_ids=None,
+                orth=None) -> torch.Tensor:
         """Emissions (B, T, K); with gold ``tags`` (B, T), the loss as a (1,) tensor instead (training)."""
-        emissions = self.emissions(vector_rows, token_ids, lengths, mask, pos_ids, char_ids)
+        emissions = self.emissions(vector_rows, token_ids, lengths, mask, pos_ids, char_ids, orth)
         if tags is None:
             return emissions
         return self.loss(emissions, tags, mask).reshape(1)
@@ -119,8 +130,58 @@ class RecurrentTagger(nn.Module):
         best = emissions.argmax(dim=-1)  # (B, T)
         return [best[b, : int(n)].tolist() for b, n in enumerate(mask.sum(dim=1))]
 
-    def predict_spans(self, vector_rows, token_ids, lengths, mask, pos_ids=None,
-                      char_ids=None) -> list[list[tuple[int, int, str]]]:
+    def predict_spans(self, vector_rows, token_ids, lengths, mask, pos_ids=None, char_ids=None,
+                      orth=None) -> list[list[tuple[int, int, str]]]:
         """Token spans ``(start, end, label)`` of each row (a softmax's invalid sequences read leniently)."""
-        emissions = self.emissions(vector_rows, token_ids, lengths, mask, pos_ids, char_ids)
+        emissions = self.emissions(vector_rows, token_ids, lengths, mask, pos_ids, char_ids, orth)
         return [tags_to_spans([self.tags[i] for i in path]) for path in self.decode(emissions, mask)]
+
+
+class BiLMFeatureTagger(BiLMReader, RecurrentTagger):
+    """:class:`RecurrentTagger` with ELMo's features (the network of ``knbc.BiLSTMCRFTagger.v2``): a frozen
+    pretrained bidirectional LM's layers, mixed by a learned scalar mix
+    (:class:`pipeline.nn.bilm_features.BiLMReader`), concatenated to the token features under the BiLSTM.
+
+    ``bilm`` is the LM without its softmax (:func:`pipeline.nn.pretrained_classifier.bilm_encoder`),
+    ``vocab_hashes`` (V,) the int64 ORTH hashes of its ids; with ``bilm=None`` the network is a shell that
+    :meth:`attach_bilm` completes (a saved model being loaded). The inputs are the tagger's plus ``orth``
+    (B, T), the tokens' ORTH hashes.
+
+    The mix is not a table lookup: an inference path that folds the BiLSTM's input projection into the
+    embedding tables must not be taken for this network (or must add ``mix @ W_mix.T`` to the folded gates).
+    """
+
+    def __init__(self, vectors: torch.Tensor, n_tokens: int, bilm: BidirectionalLM | None = None,
+                 vocab_hashes: torch.Tensor | None = None, mix_layer_norm: bool = False, **options):
+        super().__init__(vectors, n_tokens, **options)
+        self.vector_dim, self.mix_layer_norm = vectors.shape[1], mix_layer_norm
+        self._init_bilm_slots(vectors)
+        if bilm is not None:
+            self.attach_bilm(bilm, vocab_hashes)
+
+    def attach_bilm(self, bilm: BidirectionalLM, vocab_hashes: torch.Tensor) -> None:
+        """Put the (frozen) LM and its vocabulary's hashes (V,) in; the BiLSTM is rebuilt to read the mix too."""
+        self._put_bilm(bilm, vocab_hashes)
+        self._freeze_bilm(self.mix_layer_norm)
+        self.encoder = RecurrentEncoder(self.input_width + self.mix_width, *self._encoder_options)
+
+    def reset_parameters(self) -> None:
+        """Draw the tagger's own weights afresh (the LM's pretrained weights are kept)."""
+        super().reset_parameters()
+        if self.mix is not None:
+            self.mix.reset_parameters()
+
+    def train(self, mode: bool = True) -> BiLMFeatureTagger:
+        super().train(mode)
+        self._keep_frozen_bilm_in_eval()
+        return self
+
+    def token_features(self, vector_rows, token_ids, lengths, mask, pos_ids=None, char_ids=None,
+                       orth=None) -> torch.Tensor:
+        """The tagger's token features with the LM's mix after them: (B, T, D + ``mix_width``)."""
+        if self.bilm is None:
+            raise RuntimeError("the pretrained LM was never attached (build from its folder, or load saved weights)")
+        if orth is None:
+            raise ValueError("this tagger reads a pretrained LM: pass the tokens' ORTH hashes, orth (B, T)")
+        x = super().token_features(vector_rows, token_ids, lengths, mask, pos_ids, char_ids)  # (B, T, D)
+        return torch.cat([x, self.dropout(self.bilm_features(vector_rows, orth, lengths, mask))], dim=-1)
