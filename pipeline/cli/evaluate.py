@@ -195,7 +195,9 @@ def evaluate_taggers_command(
     protocol: str = typer.Option("cv5", help="cv5 (5 article-grouped folds) | split (the shipped split, one run)."),
     tasks: str = typer.Option("ner,reputation", help="Comma-separated: ner, reputation."),
     systems: Optional[str] = typer.Option(None, help="Comma-separated subset: bilstm_crf, bilstm_softmax, spacy_ner, "
-                                          "spacy_spancat, ginza_zero_shot (default: all of the tasks')."),
+                                          "spacy_spancat, ginza_zero_shot (default: all of the tasks'); "
+                                          "bilstm_crf_elmo (the tagger over the pretrained livedoor BiLM, "
+                                          "models/configs/{task}-pretrained.cfg) only when named."),
     runs: Optional[int] = typer.Option(None, help="Only the first N folds."),
     folds: Optional[str] = typer.Option(None, help="Only these runs, comma-separated (fold1,fold3): several processes "
                                         "share the folds, each with its own --out; merge their cache folders."),

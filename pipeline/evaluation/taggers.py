@@ -6,6 +6,8 @@ Systems (per task):
 * ``bilstm_crf``: ``knbc_tagger`` as in ``models/configs/{task}.cfg``, trained by ``knbc train``'s loop
   (best epoch on the run's dev articles);
 * ``bilstm_softmax``: the same with ``crf = false`` (what the CRF adds);
+* ``bilstm_crf_elmo`` (only when named in ``systems``): ``models/configs/{task}-pretrained.cfg``, the tagger with
+  the pretrained livedoor BiLM's layers as ELMo-style features (``knbc.BiLSTMCRFTagger.v2``), trained the same way;
 * ``spacy_ner`` / ``spacy_spancat``: spaCy's quickstart config (``spacy init config --lang ja --pipeline ner
   --optimize accuracy``: tok2vec with ja_ginza's static vectors, the default NER model; for 評判 the
   single-label ``spancat_singlelabel``), GiNZA's tokenizer, trained by ``spacy train`` on the same train / dev
@@ -45,6 +47,8 @@ TASK_SYSTEMS = {
     "ner": ("bilstm_crf", "bilstm_softmax", "spacy_ner", "ginza_zero_shot"),
     "reputation": ("bilstm_crf", "bilstm_softmax", "spacy_spancat"),
 }
+OPTIONAL_SYSTEMS = ("bilstm_crf_elmo",)  # every task's, run only when named
+CONFIG_SUFFIX = {"bilstm_crf": "", "bilstm_softmax": "", "bilstm_crf_elmo": "-pretrained"}  # models/configs/{task}{suffix}.cfg
 SPANCAT_COVERAGE = 0.9  # share of the gold 評判 spans spancat's suggester must be able to produce
 SPANCAT_MAX_LENGTH = 15  # suggester_max_length of the corpus's gold 評判 spans (GiNZA split C tokens) at 0.9
 SPANCAT_NEGATIVE_WEIGHT = 0.2
@@ -60,7 +64,7 @@ def check_args(protocol: str, tasks: Sequence[str], systems: Sequence[str] | Non
     unknown = [t for t in tasks if t not in TASK_SYSTEMS]
     if unknown or not tasks:
         raise UsageError(f"unknown task(s) {unknown}; expected some of {list(TASK_SYSTEMS)}")
-    known = {s for t in tasks for s in TASK_SYSTEMS[t]}
+    known = {s for t in tasks for s in (*TASK_SYSTEMS[t], *OPTIONAL_SYSTEMS)}
     bad = [s for s in systems or [] if s not in known]
     if bad:
         raise UsageError(f"unknown system(s) {bad} for tasks {list(tasks)}; expected some of {sorted(known)}")
@@ -74,8 +78,9 @@ def _char_spans(doc, key) -> list[list]:
 
 
 def _train_bilstm(task: str, crf: bool, train: list, dev: list, test: list, log_dir: Path,
-                  max_epochs: int | None, shipped_split: bool = False) -> list[list]:
-    """Train the tagger of ``models/configs/{task}.cfg`` (``crf`` or the softmax ablation) and tag ``test``.
+                  max_epochs: int | None, shipped_split: bool = False, config_suffix: str = "") -> list[list]:
+    """Train the tagger of ``models/configs/{task}{config_suffix}.cfg`` (``crf`` or the softmax ablation) and
+    tag ``test``.
 
     On the shipped split (``shipped_split``) this is ``knbc train models/configs/{task}.cfg`` itself (same data,
     seed and settings, hence the same model): the pipeline is saved in ``log_dir/model`` with its metrics.json,
@@ -90,11 +95,11 @@ def _train_bilstm(task: str, crf: bool, train: list, dev: list, test: list, log_
     if max_epochs:
         overrides["training.max_epochs"] = max_epochs
     if shipped_split:
-        train_from_config(CONFIGS / f"{task}.cfg", log_dir / "model", overrides, component=task, task=task,
+        train_from_config(CONFIGS / f"{task}{config_suffix}.cfg", log_dir / "model", overrides, component=task, task=task,
                           progress=False)
         nlp = spacy.load(log_dir / "model")
         return [_char_spans(doc, TAGGER_TASKS[task]) for doc in nlp.pipe(r.text for r in test)]
-    config = read_config(CONFIGS / f"{task}.cfg", overrides)
+    config = read_config(CONFIGS / f"{task}{config_suffix}.cfg", overrides)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     settings = tagger_settings(config, task)
     train_ex, dev_ex = record_examples(nlp, train), record_examples(nlp, dev)
@@ -407,7 +412,8 @@ def evaluate_taggers(out: str | Path, protocol: str = "split", tasks: Sequence[s
                      "systems": {}, "seconds": {}}
     rows: list[dict] = []  # every test sentence's predicted spans, for predictions.jsonl.gz
     for task in tasks:
-        for system in [s for s in systems or TASK_SYSTEMS[task] if s in TASK_SYSTEMS[task]]:  # in the order given
+        known = (*TASK_SYSTEMS[task], *OPTIONAL_SYSTEMS)
+        for system in [s for s in systems or TASK_SYSTEMS[task] if s in known]:  # in the order given
             predicted: dict[str, list] = {}
             per_run, tested = [], []
             for run in plan:
@@ -512,11 +518,11 @@ def write_renderings(task: str, tested: list[SentenceRecord], gold: dict, predic
 
 def _run_system(task, system, run: Run, cache: Path, max_epochs, spacy_max_epochs, sentences,
                 spacy_interrupted: bool = False):
-    if system in ("bilstm_crf", "bilstm_softmax"):
+    if system in CONFIG_SUFFIX:
         log_dir = cache / f"{run.name}-{task}-{system}"
         log_dir.mkdir(parents=True, exist_ok=True)
-        return _train_bilstm(task, system == "bilstm_crf", run.train, run.dev, run.test, log_dir, max_epochs,
-                             shipped_split=run.name == "split")
+        return _train_bilstm(task, system != "bilstm_softmax", run.train, run.dev, run.test, log_dir, max_epochs,
+                             shipped_split=run.name == "split", config_suffix=CONFIG_SUFFIX[system])
     if system in ("spacy_ner", "spacy_spancat"):
         spans, note = _train_spacy(task, run.train, run.dev, run.test, cache / f"{run.name}-{task}-{system}",
                                    spacy_max_epochs, interrupted=spacy_interrupted)
@@ -528,6 +534,7 @@ def _run_system(task, system, run: Run, cache: Path, max_epochs, spacy_max_epoch
 
 
 LABELS = {"bilstm_crf": "BiLSTM-CRF (ours)", "bilstm_softmax": "BiLSTM-softmax (ablation)",
+          "bilstm_crf_elmo": "BiLSTM-CRF + livedoor BiLM features (ELMo-style)",
           "spacy_ner": "spaCy ner (tok2vec + ja_ginza vectors)", "spacy_spancat": "spaCy spancat (tok2vec + ja_ginza vectors)",
           "ginza_zero_shot": "GiNZA ja_ginza NER, zero-shot (mapped to IREX)"}
 
