@@ -152,3 +152,27 @@ def test_v2_without_an_encoder_is_v1_s_network(lm_folder):
     assert type(tagger.network).__name__ == "RecurrentTagger"
     with pytest.raises(ValueError, match="encoder must be one of"):
         blank_japanese().add_pipe("knbc_tagger", config={"model": v2(lm_folder, encoder="finetune")})
+
+
+@pytest.mark.parametrize("task,spans_key", [("ner", None), ("reputation", "reputation")])
+def test_knbc_train_trains_the_pretrained_configs(task, spans_key, lm_folder, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    label = "LOCATION" if task == "ner" else "批評+"
+    rows = [{"text": row["text"], "spans": [{**s, "label": label} for s in row["spans"]]} for row in DATA]
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    model = f"components.{task}.model"
+    args = ["train", f"models/configs/{task}-pretrained.cfg", "--out", str(tmp_path / "m"), "--train", str(train),
+            "--dev", str(train), "--max-epochs", "2", "--quiet", "--set", f"{model}.hidden_size=8",
+            "--set", f"{model}.n_buckets=100", "--set", f"{model}.encoder_path={lm_folder}"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "m" / "metrics.json").read_text(encoding="utf-8"))["labels"] == [label]
+    nlp = spacy.load(tmp_path / "m")
+    assert nlp.config["components"][task]["model"]["@architectures"] == "knbc.BiLSTMCRFTagger.v2"
+    assert nlp.get_pipe(task).network.bilm is not None and nlp.get_pipe(task).spans_key == spans_key
+    nlp(TEXTS[0])
