@@ -105,6 +105,10 @@ class RecurrentTagger(nn.Module):
     def emissions(self, vector_rows, token_ids, lengths, mask, pos_ids=None, char_ids=None, orth=None) -> torch.Tensor:
         """The inputs of :meth:`token_features` -> tag scores (B, T, K)."""
         x = self.token_features(vector_rows, token_ids, lengths, mask, pos_ids, char_ids, orth)  # (B, T, D)
+        return self.emissions_from_features(x, lengths)
+
+    def emissions_from_features(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Token features (B, T, D), lengths (B,) -> BiLSTM -> tag scores (B, T, K)."""
         states, _ = self.encoder(x, lengths)  # (B, T, H)
         return self.output(self.dropout(states))  # (B, T, K)
 
@@ -147,8 +151,9 @@ class BiLMFeatureTagger(BiLMReader, RecurrentTagger):
     :meth:`attach_bilm` completes (a saved model being loaded). The inputs are the tagger's plus ``orth``
     (B, T), the tokens' ORTH hashes.
 
-    The mix is not a table lookup: an inference path that folds the BiLSTM's input projection into the
-    embedding tables must not be taken for this network (or must add ``mix @ W_mix.T`` to the folded gates).
+    The mix is not a table lookup, so :meth:`emissions` always takes the ordinary path (features, then the
+    BiLSTM): an inference shortcut of :class:`RecurrentTagger` that folds the BiLSTM's input projection into
+    the embedding tables would leave the mix out (it would have to add ``mix @ W_mix.T`` to the folded gates).
     """
 
     def __init__(self, vectors: torch.Tensor, n_tokens: int, bilm: BidirectionalLM | None = None,
@@ -175,6 +180,11 @@ class BiLMFeatureTagger(BiLMReader, RecurrentTagger):
         super().train(mode)
         self._keep_frozen_bilm_in_eval()
         return self
+
+    def emissions(self, vector_rows, token_ids, lengths, mask, pos_ids=None, char_ids=None, orth=None) -> torch.Tensor:
+        """The ordinary path, in training and inference alike (see the class docstring): (B, T, K)."""
+        x = self.token_features(vector_rows, token_ids, lengths, mask, pos_ids, char_ids, orth)  # (B, T, D + W)
+        return self.emissions_from_features(x, lengths)
 
     def token_features(self, vector_rows, token_ids, lengths, mask, pos_ids=None, char_ids=None,
                        orth=None) -> torch.Tensor:
