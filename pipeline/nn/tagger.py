@@ -86,6 +86,14 @@ class RecurrentTagger(nn.Module):
     def emissions(self, vector_rows, token_ids, lengths, mask, pos_ids=None, char_ids=None) -> torch.Tensor:
         """(B, T) x2, (B,), (B, T), POS ids (B, T) or None, character ids (B, T, C) or None -> tag scores
         (B, T, K)."""
+        if self.encoder.foldable and self.chars is None:  # inference: the input projection folded into the tables
+            if self.pos is not None and pos_ids is None:
+                raise ValueError("this tagger reads part-of-speech ids: pass pos_ids (B, T)")
+            weight, bias, key = self.encoder.input_weight()  # (8H, D [+ pos_dim]), (8H,)
+            extra = ((self.pos.weight, pos_ids.T),) if self.pos is not None else ()
+            gates = self.embed.project(vector_rows.T, token_ids.T, weight, bias, key, extra)  # (T, B, 8H)
+            states, _ = self.encoder.forward_gates(gates, lengths)  # (B, T, H)
+            return self.output(states)  # (B, T, K)
         x = self.embed(vector_rows, token_ids)  # (B, T, D)
         if self.pos is not None:
             if pos_ids is None:
