@@ -19,6 +19,9 @@ import torch
 import torch.nn.functional as F
 
 
+SHUT = -1.0e4  # a gate pre-activation whose sigmoid is 0.0 in float32
+
+
 def bilstm_recurrence(gates: torch.Tensor, lengths: torch.Tensor, w_hh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The recurrence of a bidirectional one-layer LSTM given its input gates, time-major.
 
@@ -30,15 +33,18 @@ def bilstm_recurrence(gates: torch.Tensor, lengths: torch.Tensor, w_hh: torch.Te
 
     Step k runs the forward direction at position k and the backward one at T-1-k in one batched product.
     Padding comes after a row's end: forward reads it only after its last real step (those states are
-    masked), and backward's cell is held at zero until it reaches the row's last real position, which is
-    the state it starts from with packing. No gather or reversal per row is needed.
+    masked), and backward's gates are shut over it, so that it starts from zeros at the row's last real
+    position, as with packing. No gather or reversal per row is needed.
     """
     steps, batch, width = gates.shape
     hidden = width // 8
     lengths = lengths.clamp(min=1)
     real = torch.arange(steps, device=gates.device).unsqueeze(1) < lengths.unsqueeze(0)  # (T, B) bool
     both = torch.stack([gates[..., : 4 * hidden], gates[..., 4 * hidden :].flip(0)], dim=1)  # (T, 2, B, 4H)
-    keep = torch.stack([torch.ones_like(real), real.flip(0)], dim=1).unsqueeze(-1).to(gates.dtype)  # (T, 2, B, 1)
+    # backward's steps over a row's padding: input and forget gates shut (sigmoid(-1e4) is exactly 0), so
+    # its cell and state stay at zero until the row's last real position
+    padding = ~real.flip(0)  # (T, B), in backward's step order
+    both[:, 1, :, : 2 * hidden].masked_fill_(padding.unsqueeze(-1), SHUT)
     recurrent = w_hh.transpose(1, 2)  # (2, H, 4H)
     h = gates.new_zeros(2, batch, hidden)  # (2, B, H)
     c = gates.new_zeros(2, batch, hidden)
@@ -47,8 +53,8 @@ def bilstm_recurrence(gates: torch.Tensor, lengths: torch.Tensor, w_hh: torch.Te
         step = torch.baddbmm(both[k], h, recurrent)  # (2, B, 4H)
         gate = torch.sigmoid(step)  # i, f and o are used; g's slot is taken through tanh below
         i, f, _, o = gate.chunk(4, dim=2)
-        c = torch.addcmul(f * c, i, torch.tanh(step[..., 2 * hidden : 3 * hidden])) * keep[k]
-        h = o * torch.tanh(c)  # zero where c is held at zero
+        c = torch.addcmul(f * c, i, torch.tanh(step[..., 2 * hidden : 3 * hidden]))
+        h = o * torch.tanh(c)
         outputs.append(h)
     states = torch.stack(outputs)  # (T, 2, B, H): [k, 0] at position k, [k, 1] at position T-1-k
     forward_states, backward_states = states[:, 0], states[:, 1].flip(0)  # (T, B, H) each, in position order
