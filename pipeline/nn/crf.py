@@ -193,11 +193,12 @@ class LinearChainCRF(nn.Module):
         start, moves, end = (x.detach().cpu().numpy() for x in (start, moves, end))
         emissions_np, mask_np = emissions.detach().cpu().float().numpy(), mask.cpu().numpy()  # (B, T, K), (B, T)
         score = start + emissions_np[:, 0]  # (B, K)
+        moves_to = np.ascontiguousarray(moves.T)  # (K to, K from): the max runs over the last, contiguous axis
         pointers = []
         for t in range(1, steps):
-            candidates = score[:, :, None] + moves[None]  # (B, K from, K to)
-            index = candidates.argmax(axis=1)  # (B, K)
-            best = np.take_along_axis(candidates, index[:, None, :], axis=1)[:, 0]  # (B, K)
+            candidates = score[:, None, :] + moves_to[None]  # (B, K to, K from)
+            index = candidates.argmax(axis=2)  # (B, K): the best previous tag of each tag
+            best = np.take_along_axis(candidates, index[..., None], axis=2)[..., 0]  # (B, K)
             pointers.append(index)
             score = np.where(mask_np[:, t, None], best + emissions_np[:, t], score)
         score = score + end
