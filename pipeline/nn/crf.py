@@ -187,19 +187,25 @@ class LinearChainCRF(nn.Module):
         start, moves, end = self._scores()
         batch, steps, _ = emissions.shape
         lengths = mask.sum(dim=1).tolist()
-        score = start + emissions[:, 0]  # (B, K)
-        pointers = []
-        for t in range(1, steps):
-            best, index = (score.unsqueeze(2) + moves.unsqueeze(0)).max(dim=1)  # (B, K) each
-            pointers.append(index)
-            score = torch.where(mask[:, t].unsqueeze(1), best + emissions[:, t], score)
-        score = score + end
         if batch == 0:
             return []
+        # in numpy: the per-step arrays are small (B x K x K), where numpy's per-call cost is a fraction of torch's
+        start, moves, end = (x.detach().cpu().numpy() for x in (start, moves, end))
+        emissions_np, mask_np = emissions.detach().cpu().float().numpy(), mask.cpu().numpy()  # (B, T, K), (B, T)
+        score = start + emissions_np[:, 0]  # (B, K)
+        moves_to = np.ascontiguousarray(moves.T)  # (K to, K from): the max runs over the last, contiguous axis
+        pointers = []
+        for t in range(1, steps):
+            candidates = score[:, None, :] + moves_to[None]  # (B, K to, K from)
+            index = candidates.argmax(axis=2)  # (B, K): the best previous tag of each tag
+            best = np.take_along_axis(candidates, index[..., None], axis=2)[..., 0]  # (B, K)
+            pointers.append(index)
+            score = np.where(mask_np[:, t, None], best + emissions_np[:, t], score)
+        score = score + end
         # backtrack all rows at once, from the last step to the first: a row's path starts at its own last
         # real position (its best final tag) and follows the pointers back from there
-        final = score.argmax(dim=1).numpy()  # (B,)
-        back = torch.stack(pointers).numpy() if pointers else None  # (T-1, B, K)
+        final = score.argmax(axis=1)  # (B,)
+        back = np.stack(pointers) if pointers else None  # (T-1, B, K)
         last = np.asarray(lengths, dtype=np.int64) - 1  # (B,), -1 for an empty row
         rows = np.arange(batch)
         tags = np.zeros((batch, steps), dtype=np.int64)  # (B, T)

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipeline.nn.folded_lstm import FoldedLookups, tensors_key
+
 
 class StaticPlusTrainableEmbedding(nn.Module):
     """Concatenates a token's static vector and a trainable embedding: (B, T) -> (B, T, dim + trainable_dim).
@@ -51,6 +53,7 @@ class StaticPlusTrainableEmbedding(nn.Module):
         self.no_vector = nn.Parameter(torch.zeros(trainable_dim))  # (trainable_dim,)
         self.dropout = nn.Dropout(dropout)
         self.init_std = init_std
+        self._folded = FoldedLookups()  # the tables times an LSTM's input weight, for project()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -72,6 +75,10 @@ class StaticPlusTrainableEmbedding(nn.Module):
         else:
             self.vectors = nn.Parameter(vectors.clone())
 
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self._folded.clear()  # new weights: the folded tables are stale
+        super()._load_from_state_dict(*args, **kwargs)
+
     @property
     def output_dim(self) -> int:
         """The size of the last output dimension: ``dim + trainable_dim``."""
@@ -87,3 +94,31 @@ class StaticPlusTrainableEmbedding(nn.Module):
         missing = (~has_vector & (token_ids != 0)).unsqueeze(-1)  # (B, T, 1) real tokens without a vector
         trainable = self.tokens(token_ids) + missing.to(static.dtype) * self.no_vector  # (B, T, trainable_dim)
         return self.dropout(torch.cat([static, trainable], dim=-1))  # (B, T, dim + trainable_dim)
+
+    def project(self, vector_rows: torch.Tensor, token_ids: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                weight_key: tuple, extra: tuple = ()) -> torch.Tensor:
+        """``[forward(vector_rows, token_ids); E_1[ids_1]; ...] @ weight.T + bias`` without dropout, for inference:
+        an LSTM's input gates (*S, G) for index tensors of any shape S (pass (T, B) ones for time-major gates),
+        ``weight`` (G, dim + trainable_dim + the extras' widths), ``extra`` pairs ``(table (R, D), ids (*S))`` of
+        more embeddings concatenated after this one's output (e.g. POS).
+
+        Every part is a table row, so each table is multiplied by its block of ``weight`` once and kept
+        (:class:`pipeline.nn.folded_lstm.FoldedLookups`; ``weight_key``, the
+        :func:`~pipeline.nn.folded_lstm.tensors_key` of the parameters ``weight`` and ``bias`` come from, says
+        when that is stale): per token only rows are looked up and summed, no 300-wide product is taken.
+        Values at padding positions are not zeros (an LSTM's outputs there are masked anyway)."""
+        has_vector = vector_rows >= 0  # (B, T) bool
+        static_rows = torch.where(has_vector, vector_rows, self.n_vectors)  # (B, T), the appended zero row when none
+        missing = (~has_vector & (token_ids != 0)).long()  # (B, T) 1 at real tokens without a vector
+        tables, ids = [table for table, _ in extra], [index for _, index in extra]
+        dim, width = self.vector_dim, self.output_dim
+
+        def build():
+            zero = self.vectors.new_zeros(1, dim)
+            no_vector = torch.stack([torch.zeros_like(self.no_vector), self.no_vector])  # (2, trainable_dim)
+            # the static block, the trainable block, and no_vector (another row into the trainable columns)
+            return [torch.cat([self.vectors, zero]), self.tokens.weight, no_vector, *tables]
+
+        full = torch.cat([weight[:, :width], weight[:, dim:width], weight[:, width:]], dim=1)  # no_vector reuses W_t
+        key = (*tensors_key(self.vectors, self.tokens.weight, self.no_vector, *tables), *weight_key)
+        return self._folded(build, [static_rows, token_ids, missing, *ids], full, bias, key)

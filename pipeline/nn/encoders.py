@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from pipeline.nn.folded_lstm import bilstm_recurrence, tensors_key, weights_fingerprint
+
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 POOLINGS = ("last", "mean", "max", "attention", "concat")  # concat: [last; max; mean], 3x wide
 
@@ -54,6 +56,34 @@ class RecurrentEncoder(nn.Module):
         final = torch.cat([hidden[-2], hidden[-1]], dim=-1) if self.bidirectional else hidden[-1]  # (B, H)
         present = (lengths > 0).to(x.dtype)  # (B,)
         return states, final * present.unsqueeze(-1)
+
+
+    @property
+    def foldable(self) -> bool:
+        """Whether :meth:`forward_gates` can stand in for :meth:`forward`: a one-layer bidirectional LSTM,
+        outside training, with no gradient wanted."""
+        return (self.cell == "lstm" and self.bidirectional and self.rnn.num_layers == 1 and not self.training
+                and not torch.is_grad_enabled())
+
+    def input_weight(self) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+        """Both directions' input projection (8H, D) and summed biases (8H,) (a one-layer bidirectional LSTM):
+        what :meth:`forward_gates` needs applied to the input; and the :func:`tensors_key` of the weights."""
+        rnn = self.rnn
+        weight = torch.cat([rnn.weight_ih_l0, rnn.weight_ih_l0_reverse], dim=0)  # (8H, D)
+        bias = torch.cat([rnn.bias_ih_l0 + rnn.bias_hh_l0, rnn.bias_ih_l0_reverse + rnn.bias_hh_l0_reverse])  # (8H,)
+        key = (*tensors_key(rnn.weight_ih_l0, rnn.weight_ih_l0_reverse, rnn.bias_ih_l0, rnn.bias_hh_l0,
+                            rnn.bias_ih_l0_reverse, rnn.bias_hh_l0_reverse), *weights_fingerprint(weight),
+               *weights_fingerprint(bias))
+        return weight, bias, key
+
+    def forward_gates(self, gates: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` from the input already projected, time-major: ``gates`` (T, B, 8H) = ``x @ weight.T +
+        bias`` of :meth:`input_weight`; same outputs (states (B, T, H) zero at padding, final (B, H)), for
+        inference."""
+        rnn = self.rnn
+        w_hh = torch.stack([rnn.weight_hh_l0, rnn.weight_hh_l0_reverse])  # (2, 4H, H)
+        states, final = bilstm_recurrence(gates, lengths, w_hh)
+        return states, final * (lengths > 0).to(gates.dtype).unsqueeze(-1)
 
 
 class AttentionPooling(nn.Module):

@@ -104,6 +104,14 @@ class RecurrentTagger(nn.Module):
 
     def emissions(self, vector_rows, token_ids, lengths, mask, pos_ids=None, char_ids=None, orth=None) -> torch.Tensor:
         """The inputs of :meth:`token_features` -> tag scores (B, T, K)."""
+        if self.encoder.foldable and self.chars is None:  # inference: the input projection folded into the tables
+            if self.pos is not None and pos_ids is None:
+                raise ValueError("this tagger reads part-of-speech ids: pass pos_ids (B, T)")
+            weight, bias, key = self.encoder.input_weight()  # (8H, D [+ pos_dim]), (8H,)
+            extra = ((self.pos.weight, pos_ids.T),) if self.pos is not None else ()
+            gates = self.embed.project(vector_rows.T, token_ids.T, weight, bias, key, extra)  # (T, B, 8H)
+            states, _ = self.encoder.forward_gates(gates, lengths)  # (B, T, H)
+            return self.output(states)  # (B, T, K)
         x = self.token_features(vector_rows, token_ids, lengths, mask, pos_ids, char_ids, orth)  # (B, T, D)
         return self.emissions_from_features(x, lengths)
 
@@ -152,8 +160,9 @@ class BiLMFeatureTagger(BiLMReader, RecurrentTagger):
     (B, T), the tokens' ORTH hashes.
 
     The mix is not a table lookup, so :meth:`emissions` always takes the ordinary path (features, then the
-    BiLSTM): an inference shortcut of :class:`RecurrentTagger` that folds the BiLSTM's input projection into
-    the embedding tables would leave the mix out (it would have to add ``mix @ W_mix.T`` to the folded gates).
+    BiLSTM): :class:`RecurrentTagger`'s inference path, which folds the BiLSTM's input projection into the
+    embedding tables (``encoder.foldable``), would leave the mix out (it would have to add ``mix @ W_mix.T``
+    to the folded gates).
     """
 
     def __init__(self, vectors: torch.Tensor, n_tokens: int, bilm: BidirectionalLM | None = None,
