@@ -16,14 +16,10 @@ from pipeline.nn.pretrained_classifier import bilm_encoder
 from pipeline.nn.tagger import BiLMFeatureTagger
 from pipeline.training.loop import TrainSettings
 from pipeline.training.tagging import SpanAlignment, read_span_file, train_tagger
+from test_tagger import DATA as TAGGER_DATA
+from test_tagger import gold, predicted, write_jsonl
 
-DATA = [
-    {"text": "京都の清水寺に行きました。", "spans": [{"start": 0, "end": 2, "label": "LOCATION"},
-                                                 {"start": 3, "end": 6, "label": "LOCATION"}]},
-    {"text": "田中さんと大阪で会った。", "spans": [{"start": 0, "end": 2, "label": "PERSON"},
-                                               {"start": 5, "end": 7, "label": "LOCATION"}]},
-    {"text": "ドコモの携帯を買った。", "spans": [{"start": 0, "end": 3, "label": "ORGANIZATION"}]},
-]
+DATA = TAGGER_DATA[:3]
 TEXTS = [row["text"] for row in DATA]
 
 
@@ -89,27 +85,12 @@ def test_inference_without_autograd_gives_the_training_path_s_numbers():
 
 # --- the component --------------------------------------------------------------------------------
 
-def write_jsonl(path, rows):
-    import json
-
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
-    return path
-
-
 def overfit(model, tmp_path, epochs=40):
     nlp = blank_japanese()
     nlp.add_pipe("knbc_tagger", name="ner", config={"model": model, "spans_key": None})
     examples = read_span_file(nlp, write_jsonl(tmp_path / "train.jsonl", DATA), None, SpanAlignment())
     settings = TrainSettings(max_epochs=epochs, patience=epochs, batch_size=2, learn_rate=0.02, seed=1, metric="f")
     return nlp, train_tagger(nlp, "ner", examples, examples, settings, progress=False)
-
-
-def predicted(doc):
-    return [(s.start_char, s.end_char, s.label_) for s in doc.ents]
-
-
-def gold(row):
-    return [(s["start"], s["end"], s["label"]) for s in row["spans"]]
 
 
 @pytest.fixture(scope="module")
