@@ -175,3 +175,10 @@ def test_predicting_through_thinc_keeps_the_folded_tables():
     with torch.no_grad():
         network.emissions(rows, ids, lengths, mask, pos)
     assert network.embed._folded._table is table
+
+
+def test_a_single_sequence_takes_torchs_fused_lstm():
+    network = tagger().eval()
+    with torch.no_grad():
+        assert network.encoder.folds(1) is False  # one row: the fused LSTM is faster
+        assert network.encoder.folds(2) is True

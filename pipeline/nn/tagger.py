@@ -86,7 +86,7 @@ class RecurrentTagger(nn.Module):
     def emissions(self, vector_rows, token_ids, lengths, mask, pos_ids=None, char_ids=None) -> torch.Tensor:
         """(B, T) x2, (B,), (B, T), POS ids (B, T) or None, character ids (B, T, C) or None -> tag scores
         (B, T, K)."""
-        if self.encoder.foldable and self.chars is None:  # inference: the input projection folded into the tables
+        if self.chars is None and self.encoder.folds(len(vector_rows)):  # inference: the input projection folded into the tables
             if self.pos is not None and pos_ids is None:
                 raise ValueError("this tagger reads part-of-speech ids: pass pos_ids (B, T)")
             weight, bias, key = self.encoder.input_weight()  # (8H, D [+ pos_dim]), (8H,)
