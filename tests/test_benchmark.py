@@ -1,5 +1,7 @@
 """`knbc benchmark` runs end to end on a tiny model (what it measures is not asserted: no timed tests)."""
 
+import time
+
 from test_textcat import overfit
 
 from pipeline.evaluation.benchmark import benchmark
@@ -13,6 +15,30 @@ def test_benchmark_reports_every_figure(tmp_path):
     assert results["components"] == ["knbc_vectors", "knbc_sentences", "theme"] and results["texts"] == 20
     for key in ("tokenizer_sentences_per_s", "pipeline_sentences_per_s", "latency_ms_median", "peak_rss_mb"):
         assert results[key] > 0
+    assert list(results["seconds_per_step"]) == ["tokenizer", "knbc_vectors", "knbc_sentences", "theme"]
+    assert all(seconds >= 0 for seconds in results["seconds_per_step"].values())
+    assert results["seconds_per_step"]["tokenizer"] > 0
+
+
+def test_component_seconds_charges_each_component_its_own_time():
+    """A component that sleeps is charged the sleep; the tokenizer and the others are not."""
+    import spacy
+    from spacy.language import Language
+
+    from pipeline.evaluation.benchmark import component_seconds
+
+    @Language.component("knbc_test_sleeper")
+    def sleeper(doc):
+        time.sleep(0.01)
+        return doc
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("knbc_test_sleeper")
+    seconds = component_seconds(nlp, ["a b c."] * 10)
+    assert list(seconds) == ["tokenizer", "sentencizer", "knbc_test_sleeper"]
+    assert seconds["knbc_test_sleeper"] >= 0.09
+    assert seconds["tokenizer"] < 0.05 and seconds["sentencizer"] < 0.05
 
 
 def test_generation_benchmark_on_the_shipped_keywords_model():

@@ -71,6 +71,17 @@ def tagger(seed=0):
     return network
 
 
+def both_paths(network, rows, ids, pos, lengths, mask):
+    """The tagger's emissions at real positions by the packed nn.LSTM path (gradients on) and by the folded
+    path (no gradients), in eval mode."""
+    network.eval()
+    with torch.enable_grad():
+        packed = network.emissions(rows, ids, lengths, mask, pos)
+    with torch.no_grad():
+        folded = network.emissions(rows, ids, lengths, mask, pos)
+    return packed[mask], folded[mask]
+
+
 def test_tagger_emissions_and_spans_are_the_same_with_the_folded_path():
     network = tagger().eval()
     rows, ids, pos, lengths, mask = random_batch(LENGTHS, seed=3)
@@ -110,19 +121,12 @@ def test_folded_tables_follow_the_weights_after_a_training_step_and_a_load():
     tags = torch.randint(0, 5, mask.shape) * mask
     network(rows, ids, lengths, mask, pos, tags=tags).sum().backward()
     optimizer.step()
-    network.eval()
-    with torch.enable_grad():
-        expected = network.emissions(rows, ids, lengths, mask, pos)
-    with torch.no_grad():
-        after = network.emissions(rows, ids, lengths, mask, pos)
-    assert not torch.allclose(after[mask], before[mask], atol=1e-3)  # the step changed the network
-    assert torch.allclose(after[mask], expected[mask], atol=1e-5)  # and the folded tables followed
+    expected, after = both_paths(network, rows, ids, pos, lengths, mask)
+    assert not torch.allclose(after, before[mask], atol=1e-3)  # the step changed the network
+    assert torch.allclose(after, expected, atol=1e-5)  # and the folded tables followed
     network.load_state_dict(tagger(seed=9).state_dict())  # copy_ into the same tensors
-    with torch.enable_grad():
-        expected = network.emissions(rows, ids, lengths, mask, pos)
-    with torch.no_grad():
-        loaded = network.emissions(rows, ids, lengths, mask, pos)
-    assert torch.allclose(loaded[mask], expected[mask], atol=1e-5)
+    expected, loaded = both_paths(network, rows, ids, pos, lengths, mask)
+    assert torch.allclose(loaded, expected, atol=1e-5)
 
 
 def test_training_mode_keeps_the_packed_lstm_path():
@@ -148,18 +152,11 @@ def test_folded_tables_follow_weights_written_behind_torchs_back():
             updated -= 0.5 * param.grad.numpy()  # in place, through numpy
             param.data = torch.from_numpy(updated)
             param.grad.zero_()
-    network.eval()
-    with torch.enable_grad():
-        expected = network.emissions(rows, ids, lengths, mask, pos)
-    with torch.no_grad():
-        got = network.emissions(rows, ids, lengths, mask, pos)
-    assert torch.allclose(got[mask], expected[mask], atol=1e-5)
+    expected, got = both_paths(network, rows, ids, pos, lengths, mask)
+    assert torch.allclose(got, expected, atol=1e-5)
     network.encoder.rnn.weight_ih_l0.data.numpy()[:] *= 0.5  # with no gradient at all: the fingerprint sees it
-    with torch.enable_grad():
-        expected = network.emissions(rows, ids, lengths, mask, pos)
-    with torch.no_grad():
-        got = network.emissions(rows, ids, lengths, mask, pos)
-    assert torch.allclose(got[mask], expected[mask], atol=1e-5)
+    expected, got = both_paths(network, rows, ids, pos, lengths, mask)
+    assert torch.allclose(got, expected, atol=1e-5)
 
 
 def test_predicting_through_thinc_keeps_the_folded_tables():
@@ -175,3 +172,10 @@ def test_predicting_through_thinc_keeps_the_folded_tables():
     with torch.no_grad():
         network.emissions(rows, ids, lengths, mask, pos)
     assert network.embed._folded._table is table
+
+
+def test_a_single_sequence_takes_torchs_fused_lstm():
+    network = tagger().eval()
+    with torch.no_grad():
+        assert network.encoder.folds(1) is False  # one row: the fused LSTM is faster
+        assert network.encoder.folds(2) is True

@@ -37,6 +37,41 @@ def _timings(runs: dict, repeats: int) -> dict[str, list[float]]:
 SENTENCE = "京都の紅葉がきれいでした。"
 
 
+def component_seconds(nlp, texts: Sequence[str]) -> dict[str, float]:
+    """Seconds each step of ``nlp.pipe(texts)`` took in one pass: ``tokenizer`` and each component by name
+    (the time between a Doc leaving the step before and leaving this one, summed; components stream Docs
+    through one another, so each gets the time spent inside its own ``pipe``)."""
+    marks: dict[str, float] = {}  # step name -> total seconds up to a Doc leaving it
+
+    def timed(name: str, docs):
+        iterator = iter(docs)
+        while True:
+            started = time.perf_counter()
+            try:
+                doc = next(iterator)
+            except StopIteration:
+                return
+            marks[name] = marks.get(name, 0.0) + time.perf_counter() - started
+            yield doc
+
+    stream = timed("tokenizer", nlp.tokenizer.pipe(texts))
+    names = ["tokenizer"]
+    for name, component in nlp.pipeline:
+        piped = (component.pipe(stream, batch_size=nlp.batch_size) if hasattr(component, "pipe")  # as nlp.pipe calls it
+                 else (component(doc) for doc in stream))
+        stream = timed(name, piped)
+        names.append(name)
+    for _ in stream:
+        pass
+    # each step's timer includes the steps it pulls from: subtract the one before
+    own, before = {}, 0.0
+    for name in names:
+        total = marks.get(name, 0.0)
+        own[name] = round(max(total - before, 0.0), 3)
+        before = total
+    return own
+
+
 def _latencies(nlp, calls: int, read_generated: bool = False) -> list[float]:
     """Seconds per ``nlp(SENTENCE)`` call (reading ``doc._.generated`` too, with ``read_generated``)."""
     latencies = []
@@ -74,7 +109,8 @@ def benchmark(model: str | Path = DEFAULT_PIPELINE, texts: Sequence[str] | None 
     """The pipeline :func:`pipeline.load` gives, called as a user calls it (``nlp.pipe(texts)``, default
     settings), against its tokenizer alone, in one run: sentences/s (the best of ``repeats`` runs) and their
     ratio, also within each round and its median (robust when the machine's speed drifts), one-sentence latency
-    (and with ``doc._.generated`` read), peak memory; with ``busy`` > 0 also the latency while that many
+    (and with ``doc._.generated`` read), peak memory, the seconds of each step in one more pass
+    (:func:`component_seconds`); with ``busy`` > 0 also the latency while that many
     other processes burn a core each, with this package's torch threads and with torch's default."""
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     nlp = load(model)
@@ -106,6 +142,7 @@ def benchmark(model: str | Path = DEFAULT_PIPELINE, texts: Sequence[str] | None 
         results["pipeline_without_vectors_sentences_per_s"] = round(rates["without_vectors"], 1)
     if "without_sentences" in rates:
         results["pipeline_without_sentences_sentences_per_s"] = round(rates["without_sentences"], 1)
+    results["seconds_per_step"] = component_seconds(nlp, texts)  # one more pass: where the time goes
     idle = _summary(_latencies(nlp, latency_calls))
     results.update({"latency_ms_median": idle["median"], "latency_ms_p95": idle["p95"]})
     if any(hasattr(pipe, "set_generator") for _, pipe in nlp.pipeline) and generation_calls:

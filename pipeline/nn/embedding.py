@@ -107,18 +107,17 @@ class StaticPlusTrainableEmbedding(nn.Module):
         :func:`~pipeline.nn.folded_lstm.tensors_key` of the parameters ``weight`` and ``bias`` come from, says
         when that is stale): per token only rows are looked up and summed, no 300-wide product is taken.
         Values at padding positions are not zeros (an LSTM's outputs there are masked anyway)."""
-        has_vector = vector_rows >= 0  # (B, T) bool
-        static_rows = torch.where(has_vector, vector_rows, self.n_vectors)  # (B, T), the appended zero row when none
-        missing = (~has_vector & (token_ids != 0)).long()  # (B, T) 1 at real tokens without a vector
+        has_vector = vector_rows >= 0  # (*S) bool
+        missing = (~has_vector & (token_ids != 0)).long()  # (*S) 1 at real tokens without a vector
+        static_rows = torch.where(has_vector, vector_rows, self.vectors.shape[0])  # the zero row when none
         tables, ids = [table for table, _ in extra], [index for _, index in extra]
         dim, width = self.vector_dim, self.output_dim
 
         def build():
-            zero = self.vectors.new_zeros(1, dim)
-            no_vector = torch.stack([torch.zeros_like(self.no_vector), self.no_vector])  # (2, trainable_dim)
-            # the static block, the trainable block, and no_vector (another row into the trainable columns)
-            return [torch.cat([self.vectors, zero]), self.tokens.weight, no_vector, *tables]
+            # the trainable block first (it takes the bias), no_vector as a one-row table into the same columns
+            # (row 0; its zero row, 1, where the token has a vector), the static vectors, then the extras
+            return [self.tokens.weight, self.no_vector.unsqueeze(0), self.vectors, *tables]
 
-        full = torch.cat([weight[:, :width], weight[:, dim:width], weight[:, width:]], dim=1)  # no_vector reuses W_t
+        full = torch.cat([weight[:, dim:width], weight[:, dim:width], weight[:, :dim], weight[:, width:]], dim=1)
         key = (*tensors_key(self.vectors, self.tokens.weight, self.no_vector, *tables), *weight_key)
-        return self._folded(build, [static_rows, token_ids, missing, *ids], full, bias, key)
+        return self._folded(build, [token_ids, 1 - missing, static_rows, *ids], full, bias, key)

@@ -10,6 +10,7 @@ from pipeline.nn.folded_lstm import bilstm_recurrence, tensors_key, weights_fing
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 POOLINGS = ("last", "mean", "max", "attention", "concat")  # concat: [last; max; mean], 3x wide
+FOLD_MIN_ROWS = 2  # batches this large or larger take the folded inference path (RecurrentEncoder.folds)
 
 
 class RecurrentEncoder(nn.Module):
@@ -64,6 +65,12 @@ class RecurrentEncoder(nn.Module):
         outside training, with no gradient wanted."""
         return (self.cell == "lstm" and self.bidirectional and self.rnn.num_layers == 1 and not self.training
                 and not torch.is_grad_enabled())
+
+    def folds(self, rows: int) -> bool:
+        """Whether to run a batch of ``rows`` sequences through :meth:`forward_gates`: :attr:`foldable`, and
+        at least ``FOLD_MIN_ROWS`` rows (one sequence alone runs faster in torch's fused LSTM, whose steps
+        cost no Python; from two rows on the folded path is faster here)."""
+        return rows >= FOLD_MIN_ROWS and self.foldable
 
     def input_weight(self) -> tuple[torch.Tensor, torch.Tensor, tuple]:
         """Both directions' input projection (8H, D) and summed biases (8H,) (a one-layer bidirectional LSTM):

@@ -83,13 +83,14 @@ def weights_fingerprint(weight: torch.Tensor) -> tuple[float, float]:
 class FoldedLookups:
     """An LSTM's input gates where its input is a concatenation of table rows: ``x_t = [A[a_t]; B[b_t]; ...]``
     gives ``W_ih @ x_t + bias = (A @ W_A.T + bias)[a_t] + (B @ W_B.T)[b_t] + ...``. The projected tables are
-    computed once, stacked into one, and kept while ``key`` (:func:`tensors_key` of every tensor they came
-    from) is unchanged; a position's gates are then one ``embedding_bag`` sum of a row of each.
+    computed once, into one stacked table, and kept while ``key`` (:func:`tensors_key` of every tensor they
+    came from) is unchanged; a position's gates are then one ``embedding_bag`` sum of a row of each. Each
+    table gets one more row, of zeros, at index ``R_k``: a position may read "nothing" from a table there.
     """
 
     def __init__(self):
         self._key: tuple | None = None
-        self._table: torch.Tensor | None = None  # (sum of rows, G)
+        self._table: torch.Tensor | None = None  # (sum of (R_k + 1), G)
         self._offsets: list[int] = []
 
     def clear(self) -> None:
@@ -98,19 +99,25 @@ class FoldedLookups:
 
     def __call__(self, build: Callable[[], Sequence[torch.Tensor]], indices: Sequence[torch.Tensor],
                  weight: torch.Tensor, bias: torch.Tensor, key: tuple) -> torch.Tensor:
-        """``build()`` -> the tables (R_k, D_k), called only when ``key`` changed; ``indices`` (B, T) rows of each
-        (all valid); ``weight`` (G, sum D_k); ``bias`` (G,) -> gates (B, T, G)."""
+        """``build()`` -> the tables (R_k, D_k), called only when ``key`` changed; ``indices`` (any shape S) rows of
+        each, in 0..R_k (R_k: the zero row); ``weight`` (G, sum D_k); ``bias`` (G,) -> gates (*S, G)."""
         if key != self._key or self._table is None:
+            self._table = None  # let the old table go before the new one is made
             with torch.no_grad():
-                projected, start, self._offsets = [], 0, []
-                for k, table in enumerate(build()):
-                    block = table.detach() @ weight[:, start : start + table.shape[1]].detach().T  # (R_k, G)
-                    projected.append(block + bias.detach() if k == 0 else block)
-                    self._offsets.append(sum(len(p) for p in projected[:-1]))
-                    start += table.shape[1]
-                if start != weight.shape[1]:
-                    raise ValueError(f"the tables are {start} wide together, the weight takes {weight.shape[1]}")
-                self._table = torch.cat(projected)  # (sum R_k, G)
+                tables = list(build())
+                widths = [table.shape[1] for table in tables]
+                if sum(widths) != weight.shape[1]:
+                    raise ValueError(f"the tables are {sum(widths)} wide together, the weight takes {weight.shape[1]}")
+                rows = [table.shape[0] + 1 for table in tables]  # each with its zero row
+                folded = weight.new_zeros(sum(rows), weight.shape[0])  # (sum, G), written block by block
+                self._offsets = [sum(rows[:k]) for k in range(len(tables))]
+                column = 0
+                for table, offset, width in zip(tables, self._offsets, widths):
+                    torch.matmul(table.detach(), weight[:, column : column + width].detach().T,
+                                 out=folded[offset : offset + len(table)])
+                    column += width
+                folded[: rows[0]] += bias.detach()  # every position reads one row of the first table
+                self._table = folded
             self._key = key
         shape = indices[0].shape
         rows = torch.stack([index.reshape(-1) + offset for index, offset in zip(indices, self._offsets)], dim=1)

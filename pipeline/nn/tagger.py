@@ -104,7 +104,7 @@ class RecurrentTagger(nn.Module):
 
     def emissions(self, vector_rows, token_ids, lengths, mask, pos_ids=None, char_ids=None, orth=None) -> torch.Tensor:
         """The inputs of :meth:`token_features` -> tag scores (B, T, K)."""
-        if self.encoder.foldable and self.chars is None:  # inference: the input projection folded into the tables
+        if self.chars is None and self.encoder.folds(len(vector_rows)):  # inference: the input projection folded into the tables
             if self.pos is not None and pos_ids is None:
                 raise ValueError("this tagger reads part-of-speech ids: pass pos_ids (B, T)")
             weight, bias, key = self.encoder.input_weight()  # (8H, D [+ pos_dim]), (8H,)
@@ -161,7 +161,7 @@ class BiLMFeatureTagger(BiLMReader, RecurrentTagger):
 
     The mix is not a table lookup, so :meth:`emissions` always takes the ordinary path (features, then the
     BiLSTM): :class:`RecurrentTagger`'s inference path, which folds the BiLSTM's input projection into the
-    embedding tables (``encoder.foldable``), would leave the mix out (it would have to add ``mix @ W_mix.T``
+    embedding tables (``encoder.folds``), would leave the mix out (it would have to add ``mix @ W_mix.T``
     to the folded gates).
     """
 

@@ -69,7 +69,7 @@ class RecurrentTextEncoder(nn.Module):
             dropped = (torch.rand(token_ids.shape, device=token_ids.device) < self.word_dropout) & mask  # (B, T)
             vector_rows = vector_rows.masked_fill(dropped, -1)  # (B, T) no static vector
             token_ids = token_ids.masked_fill(dropped, 0)  # (B, T) padding id: zero trainable embedding
-        if self.encoder.foldable:  # inference: the input projection folded into the vector table
+        if self.encoder.folds(len(vector_rows)):  # inference: the input projection folded into the vector table
             weight, bias, key = self.encoder.input_weight()  # (8H, D), (8H,)
             states, final = self.encoder.forward_gates(self.embed.project(vector_rows.T, token_ids.T, weight, bias, key), lengths)
         else:
