@@ -83,8 +83,12 @@ def test_training_from_a_saved_lm_and_the_round_trip(tmp_path, monkeypatch):
     Seq2SeqGenerator(model, vocab, options, "keywords").save(tmp_path / "gen")
     loaded = load_generator(tmp_path / "gen")  # torch.load(weights_only=True); needs neither the LM nor ja_ginza
     assert loaded.options == options and loaded.model.tgt_embed.embedding_dim == 10
+    saved = torch.load(tmp_path / "gen" / "model.pt", weights_only=True)
+    assert saved.keys() == model.state_dict().keys()
+    assert all(v.dtype == torch.float16 for v in saved.values() if v.is_floating_point())  # fp16, as the LM
     for key, value in model.state_dict().items():
-        assert torch.equal(loaded.model.state_dict()[key], value)
-    assert torch.load(tmp_path / "gen" / "model.pt", weights_only=True).keys() == model.state_dict().keys()
+        assert loaded.model.state_dict()[key].dtype == torch.float32
+        assert torch.equal(loaded.model.state_dict()[key], value.half().float())
+    model.load_state_dict(loaded.model.state_dict())
     assert loaded.generate(["あ", "か"]).tokens == Seq2SeqGenerator(model, vocab, options, "keywords").generate(
         ["あ", "か"]).tokens

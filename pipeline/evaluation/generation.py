@@ -64,7 +64,13 @@ def evaluate_seq2seq(task: str, models: dict[str, Path], limit: int | None = Non
     for name, path in models.items():
         generator = load_generator(path)
         perplexity = seq2seq_dev_scores(generator.model, generator.vocab, pairs, generator.options)["dev_perplexity"]
-        for label, decoding in (("greedy", GREEDY), ("beam4", BEAM4), ("beam4, no repeated bigram", BEAM4_BLOCKED)):
+        decodings = [("greedy", GREEDY), ("beam4", BEAM4), ("beam4, no repeated bigram", BEAM4_BLOCKED)]
+        if generator.decoding is not None and generator.decoding not in dict(decodings).values():
+            saved = generator.decoding  # chosen on the dev pairs when it was trained
+            blocked = f", no repeated {saved.no_repeat_ngram}-gram" if saved.no_repeat_ngram else ""
+            decodings.append((f"{saved.method} {saved.beam_size}, length penalty {saved.length_penalty}{blocked}; "
+                              "chosen on dev", saved))
+        for label, decoding in decodings:
             generated, rate = decode_all(generator, pairs, decoding)
             system = f"{name} ({label})"
             rows[system] = {**score_outputs([g.tokens for g in generated], pairs), "perplexity": perplexity,

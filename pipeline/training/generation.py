@@ -38,6 +38,7 @@ class GenerationSettings(TrainSettings):
     learn_rate: float = 2e-3
     grad_clip: float = 5.0
     metric: str = "dev_log_likelihood"
+    choose_decoding: bool = False  # Seq2Seq: choose the decoding on the dev pairs by chrF and save it with the model
 
 
 def pretrained_matrix(vocab: Vocabulary, dim: int = 300) -> torch.Tensor:
