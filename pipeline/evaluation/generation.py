@@ -50,6 +50,24 @@ def choose_decoding(generator, pairs, candidates: dict[str, Decoding] = DECODING
     return best, candidates[best], scores
 
 
+def choose_saved_decoding(folder: str | Path, task: str) -> dict:
+    """Choose the decoding of the Seq2Seq generator saved in ``folder`` on ``task``'s dev pairs
+    (:func:`choose_decoding`), save it into its ``generator.json`` (what ``knbc assemble``, ``knbc generate``
+    and ``pipeline.generate`` then use) and its ``metrics.json`` (``decoding_on_dev``); return the latter."""
+    folder = Path(folder)
+    generator = load_generator(folder)
+    dev = task_pairs(task, "dev")
+    label, generator.decoding, scores = choose_decoding(generator, dev)
+    generator.save(folder)
+    chosen = {"chosen": label, "chrf": scores, "dev_pairs": len(dev)}
+    metrics_path = folder / "metrics.json"
+    if metrics_path.is_file():
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        metrics["decoding_on_dev"] = chosen
+        metrics_path.write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
+    return chosen
+
+
 def score_outputs(tokens: list[list[str]], pairs) -> dict:
     """chrF, character and token BLEU, distinct-1/2 of generated token lists against the pairs' targets."""
     return generation_scores(

@@ -38,7 +38,9 @@ class GenerationSettings(TrainSettings):
     learn_rate: float = 2e-3
     grad_clip: float = 5.0
     metric: str = "dev_log_likelihood"
-    choose_decoding: bool = False  # Seq2Seq: choose the decoding on the dev pairs by chrF and save it with the model
+    # Seq2Seq: after training, `knbc train-generator` chooses the decoding on the dev pairs by chrF and saves it
+    # with the model (pipeline.evaluation.generation.choose_saved_decoding)
+    choose_decoding: bool = False
 
 
 def pretrained_matrix(vocab: Vocabulary, dim: int = 300) -> torch.Tensor:

@@ -114,7 +114,6 @@ def train_task(task: str, out: str | Path, seq2seq_options: Seq2SeqOptions | Non
     (with ``recorded``: what :func:`train_generator` says of the settings' origin)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    chosen: dict = {}
     if task == "lm":
         options = lm_options or LMOptions()
         settings = settings or GenerationSettings(batch_size=16)
@@ -130,13 +129,7 @@ def train_task(task: str, out: str | Path, seq2seq_options: Seq2SeqOptions | Non
         settings = settings or GenerationSettings()
         model, vocab, result = train_seq2seq(task_pairs(task, "train"), task_pairs(task, "dev"), options, settings,
                                               log_path=out / "train_log.jsonl", progress=progress)
-        generator = Seq2SeqGenerator(model, vocab, options, task)
-        if settings.choose_decoding:
-            from pipeline.evaluation.generation import choose_decoding
-
-            label, generator.decoding, scores = choose_decoding(generator, task_pairs(task, "dev"))
-            chosen = {"decoding_on_dev": {"chosen": label, "chrf": scores, "dev_pairs": len(task_pairs(task, "dev"))}}
-        generator.save(out)
+        Seq2SeqGenerator(model, vocab, options, task).save(out)
         described = asdict(options)
     metrics = {
         "task": task,
@@ -149,7 +142,6 @@ def train_task(task: str, out: str | Path, seq2seq_options: Seq2SeqOptions | Non
         "dev": result.dev_scores,
         "train_seconds": result.seconds,
         "history": result.history,
-        **chosen,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
     return metrics
