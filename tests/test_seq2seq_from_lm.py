@@ -92,3 +92,20 @@ def test_training_from_a_saved_lm_and_the_round_trip(tmp_path, monkeypatch):
     model.load_state_dict(loaded.model.state_dict())
     assert loaded.generate(["あ", "か"]).tokens == Seq2SeqGenerator(model, vocab, options, "keywords").generate(
         ["あ", "か"]).tokens
+
+
+def test_the_decoding_is_chosen_on_dev_and_saved(tmp_path, monkeypatch):
+    import json
+
+    from pipeline.evaluation import generation as evaluation
+
+    pairs = [Pair(str(i), list(s), list(t), "グルメ") for i, (s, t) in enumerate([("あか", "あいかう"), ("さそ", "さしそた")])]
+    options = Seq2SeqOptions(hidden_size=8, dropout=0.0, min_count=1, pretrained=False)
+    model, vocab, _ = train_seq2seq(pairs, pairs, options, GenerationSettings(max_epochs=1, batch_size=2), progress=False)
+    Seq2SeqGenerator(model, vocab, options, "keywords").save(tmp_path)
+    (tmp_path / "metrics.json").write_text("{}", encoding="utf-8")
+    monkeypatch.setattr(evaluation, "task_pairs", lambda task, split: pairs)
+    chosen = evaluation.choose_saved_decoding(tmp_path, "keywords")
+    assert chosen["chosen"] in evaluation.DECODING_CANDIDATES and chosen["dev_pairs"] == 2
+    assert load_generator(tmp_path).decoding == evaluation.DECODING_CANDIDATES[chosen["chosen"]]
+    assert json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))["decoding_on_dev"] == chosen
