@@ -42,14 +42,15 @@ test: setup browser
 
 # retrain everything shipped under models/: the classifiers, the post classifier and the taggers (about
 # 5-10 minutes each on 2 cores), the generators (each at most 15 minutes), then the assembled pipelines
-# (models/generator-continuation-pretrained comes from `make evaluate-lm`, after `make pretrain`)
+# (models/generator-continuation-pretrained comes from `make evaluate-lm`, after `make pretrain`; models/generator-keywords
+# starts from models/livedoor-lm, which `make pretrain` makes)
 models: setup
 	$(KNBC) train models/configs/theme.cfg --out models/theme --quiet
 	$(KNBC) train models/configs/sentiment.cfg --out models/sentiment --quiet
 	$(KNBC) train-posts models/configs/posts.cfg --out models/posts --quiet
 	$(KNBC) train models/configs/ner.cfg --out models/ner --quiet
 	$(KNBC) train models/configs/reputation.cfg --out models/reputation --quiet
-	$(KNBC) train-generator models/configs/generator-keywords.cfg --out models/generator-keywords --quiet
+	$(KNBC) train-generator models/configs/generator-keywords-pretrained.cfg --out models/generator-keywords --quiet
 	$(KNBC) train-generator models/configs/generator-keywords-noattn.cfg --out models/generator-keywords-noattn --quiet
 	$(KNBC) train-generator models/configs/generator-continuation.cfg --out models/generator-continuation --quiet
 	$(KNBC) train-generator models/configs/lm.cfg --out models/lm --quiet

@@ -128,5 +128,10 @@ def train_generator_command(
     with user_errors():
         overrides = {**parse_overrides(settings or []), **flag_overrides(flags, GENERATOR_FLAGS)}
         metrics = train_generator(config, out, overrides, progress=not quiet)
+        if metrics["settings"].get("choose_decoding"):
+            from pipeline.evaluation.generation import choose_saved_decoding
+
+            chosen = choose_saved_decoding(out, metrics["task"])
+            typer.echo(f"decoding chosen on {chosen['dev_pairs']} dev pairs: {chosen['chosen']}")
     typer.echo(f"best epoch {metrics['best_epoch']}: dev perplexity {metrics['dev']['dev_perplexity']:.2f} "
                f"({metrics['train_seconds']:.0f} s); saved {out}")

@@ -50,6 +50,24 @@ def choose_decoding(generator, pairs, candidates: dict[str, Decoding] = DECODING
     return best, candidates[best], scores
 
 
+def choose_saved_decoding(folder: str | Path, task: str) -> dict:
+    """Choose the decoding of the Seq2Seq generator saved in ``folder`` on ``task``'s dev pairs
+    (:func:`choose_decoding`), save it into its ``generator.json`` (what ``knbc assemble``, ``knbc generate``
+    and ``pipeline.generate`` then use) and its ``metrics.json`` (``decoding_on_dev``); return the latter."""
+    folder = Path(folder)
+    generator = load_generator(folder)
+    dev = task_pairs(task, "dev")
+    label, generator.decoding, scores = choose_decoding(generator, dev)
+    generator.save(folder)
+    chosen = {"chosen": label, "chrf": scores, "dev_pairs": len(dev)}
+    metrics_path = folder / "metrics.json"
+    if metrics_path.is_file():
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        metrics["decoding_on_dev"] = chosen
+        metrics_path.write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
+    return chosen
+
+
 def score_outputs(tokens: list[list[str]], pairs) -> dict:
     """chrF, character and token BLEU, distinct-1/2 of generated token lists against the pairs' targets."""
     return generation_scores(
@@ -64,7 +82,13 @@ def evaluate_seq2seq(task: str, models: dict[str, Path], limit: int | None = Non
     for name, path in models.items():
         generator = load_generator(path)
         perplexity = seq2seq_dev_scores(generator.model, generator.vocab, pairs, generator.options)["dev_perplexity"]
-        for label, decoding in (("greedy", GREEDY), ("beam4", BEAM4), ("beam4, no repeated bigram", BEAM4_BLOCKED)):
+        decodings = [("greedy", GREEDY), ("beam4", BEAM4), ("beam4, no repeated bigram", BEAM4_BLOCKED)]
+        if generator.decoding is not None and generator.decoding not in dict(decodings).values():
+            saved = generator.decoding  # chosen on the dev pairs when it was trained
+            blocked = f", no repeated {saved.no_repeat_ngram}-gram" if saved.no_repeat_ngram else ""
+            decodings.append((f"{saved.method} {saved.beam_size}, length penalty {saved.length_penalty}{blocked}; "
+                              "chosen on dev", saved))
+        for label, decoding in decodings:
             generated, rate = decode_all(generator, pairs, decoding)
             system = f"{name} ({label})"
             rows[system] = {**score_outputs([g.tokens for g in generated], pairs), "perplexity": perplexity,

@@ -25,6 +25,8 @@ class Seq2SeqOptions:
     max_source: int = 60  # source tokens kept (longer sources are truncated, with a warning at inference)
     max_target: int = 60  # target tokens trained on
     pretrained: bool = True  # initialise embeddings from the ja_ginza vectors (300-d)
+    embed_dim: int = 300  # 364 to start from models/livedoor-lm (its 300-d static + 64-d trainable input)
+    lm_path: str = ""  # a `knbc pretrain` folder: start the embeddings, encoder, decoder and output layer from it
 
 
 @dataclass
@@ -46,7 +48,7 @@ def build_seq2seq(vocab: Vocabulary, options: Seq2SeqOptions, pretrained: torch.
     ja_ginza rows; a saved model's own weights replace them when it loads)."""
     return Seq2Seq(
         len(vocab),
-        embed_dim=300,
+        embed_dim=options.embed_dim,
         hidden_size=options.hidden_size,
         attention=options.attention,
         copy=options.copy,

@@ -233,6 +233,18 @@ class Seq2SeqGenerator(Generator):
     def _meta(self) -> dict:
         return {"kind": self.kind, "task": self.task, **{k: v for k, v in super()._meta().items() if k != "kind"}}
 
+    def save(self, path: str | Path) -> Path:
+        """``generator.json`` and ``model.pt``; a model started from a pretrained LM (``options.lm_path``)
+        stores its weights in fp16, as the LM does (loaded back in float32)."""
+        if not getattr(self.options, "lm_path", ""):
+            return super().save(path)
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "generator.json").write_text(json.dumps(self.meta(), ensure_ascii=False), encoding="utf-8")
+        torch.save({k: v.half() if v.is_floating_point() else v for k, v in self.model.state_dict().items()},
+                   path / "model.pt")
+        return path
+
 
 class LanguageModelGenerator(Generator):
     """A trained LSTM LM with its vocabulary: continues a prompt (tokens; may be empty) in a theme."""
@@ -353,7 +365,7 @@ def load_generator(path: str | Path, vectors: torch.Tensor | Callable[[], torch.
         raise GeneratorFolderError(f"{path / 'generator.json'}: not what a generator saves "
                                    f"({type(err).__name__}: {_first_line(err)})") from err
     try:
-        model.load_state_dict(state)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})  # fp16 too
     except (RuntimeError, TypeError, AttributeError) as err:
         raise GeneratorFolderError(f"{path / 'model.pt'}: does not fit {path / 'generator.json'}: "
                                    f"{_first_line(err)}") from err

@@ -106,8 +106,9 @@ ARTEFACTS: tuple[Artefact, ...] = (
     _model("ner", "固有表現 / named entities (BiLSTM-CRF)", "classifiers", "knbc train models/configs/ner.cfg"),
     _model("reputation", "評判表現 / 評判 expressions (BiLSTM-CRF)", "classifiers",
            "knbc train models/configs/reputation.cfg"),
+    _model("generator-keywords", "キーワード→文 / keywords → sentence (from the pretrained LM)", "generators",
+           "knbc train-generator models/configs/generator-keywords-pretrained.cfg"),
     *(_model(name, title, "generators", _GENERATOR.format(name)) for name, title in (
-        ("generator-keywords", "キーワード→文 / keywords → sentence"),
         ("generator-keywords-noattn", "キーワード→文, 注意なし / no attention"),
         ("generator-continuation", "続きの文 / continuation"),
         ("lm", "言語モデル / LSTM LM"),

@@ -10,7 +10,7 @@ import random
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,8 @@ from tqdm.auto import tqdm
 from pipeline.ginza import ginza_vocab
 from pipeline.models.batching import make_batch
 from pipeline.models.features import VectorLookup, vectors_table
+from pipeline.models.pretrained_lm import load_bilm, saved_rows_by_id
+from pipeline.models.seq2seq_from_lm import init_seq2seq_from_bilm
 from pipeline.models.builders import LMOptions, Seq2SeqOptions, build_language_model, build_seq2seq
 from pipeline.models.vocabulary import EOS, Pair, Vocabulary
 from pipeline.corpus.labels import THEME_IDS
@@ -36,6 +38,9 @@ class GenerationSettings(TrainSettings):
     learn_rate: float = 2e-3
     grad_clip: float = 5.0
     metric: str = "dev_log_likelihood"
+    # Seq2Seq: after training, `knbc train-generator` chooses the decoding on the dev pairs by chrF and saves it
+    # with the model (pipeline.evaluation.generation.choose_saved_decoding)
+    choose_decoding: bool = False
 
 
 def pretrained_matrix(vocab: Vocabulary, dim: int = 300) -> torch.Tensor:
@@ -48,6 +53,32 @@ def pretrained_matrix(vocab: Vocabulary, dim: int = 300) -> torch.Tensor:
         if row >= 0:
             matrix[i] = table[row]
     return matrix[:, :dim]
+
+
+def lm_resources() -> tuple[torch.Tensor, Callable[[str], int]]:
+    """ja_ginza's static vector table (rows, 300) and a token text's row in it (-1: none): what a
+    ``knbc pretrain`` LM reads (a function, so that tests can stand in a small table)."""
+    return vectors_table(ginza_vocab()), VectorLookup(ginza_vocab(), fields=("text",)).string_row
+
+
+def init_from_pretrained_lm(model: Seq2Seq, vocab: Vocabulary, lm_path: str | Path,
+                            sample_targets: Sequence[Sequence[str]] = (), samples: int = 256) -> dict:
+    """Start ``model`` from the pretrained LM at ``lm_path`` (:func:`init_seq2seq_from_bilm`); the output
+    layer's tail biases are set from the LM's states over the first ``samples`` of ``sample_targets``."""
+    vectors, string_row = lm_resources()
+    bilm, lm_vocab, _ = load_bilm(lm_path, vectors)
+    rows_by_id = saved_rows_by_id(lm_path)  # (V_lm,)
+    states = None
+    chosen = [list(t) for t in sample_targets[:samples] if len(t)]
+    if chosen:
+        with torch.no_grad():
+            states = []
+            for tokens in chosen:
+                ids = torch.tensor([[lm_vocab.stoi[EOS], *lm_vocab.encode(tokens)]])  # (1, T + 1)
+                hidden, _ = bilm.hidden("forward", rows_by_id[ids], ids)  # (1, T + 1, H)
+                states.append(hidden[0])
+            states = torch.cat(states)  # (N, H)
+    return init_seq2seq_from_bilm(model, vocab, bilm, lm_vocab, rows_by_id, string_row, states)
 
 
 def _batches(pairs: Sequence[Pair], batch_size: int, rng: random.Random | None) -> list[list[Pair]]:
@@ -102,7 +133,9 @@ def train_seq2seq(
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
     vocab = Vocabulary.build((tokens for p in train for tokens in (p.source, p.target)), min_count=options.min_count)
-    model = build_seq2seq(vocab, options, pretrained_matrix(vocab) if options.pretrained else None)
+    model = build_seq2seq(vocab, options, pretrained_matrix(vocab) if options.pretrained and not options.lm_path else None)
+    if options.lm_path:
+        init_from_pretrained_lm(model, vocab, options.lm_path, [p.target for p in train])
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=settings.learn_rate)
 
     def train_epoch(epoch: int) -> float:
