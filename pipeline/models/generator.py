@@ -238,12 +238,18 @@ class Seq2SeqGenerator(Generator):
         stores its weights in fp16, as the LM does (loaded back in float32)."""
         if not getattr(self.options, "lm_path", ""):
             return super().save(path)
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "generator.json").write_text(json.dumps(self.meta(), ensure_ascii=False), encoding="utf-8")
-        torch.save({k: v.half() if v.is_floating_point() else v for k, v in self.model.state_dict().items()},
-                   path / "model.pt")
-        return path
+        return save_half(self, path)
+
+
+def save_half(generator: Generator, path: str | Path) -> Path:
+    """``generator.json`` (``generator.meta()``) and ``model.pt`` with the float weights stored in fp16
+    (loaded back in float32)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "generator.json").write_text(json.dumps(generator.meta(), ensure_ascii=False), encoding="utf-8")
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in generator.model.state_dict().items()},
+               path / "model.pt")
+    return path
 
 
 class LanguageModelGenerator(Generator):
@@ -323,12 +329,7 @@ class PretrainedLMGenerator(Generator):
 
     def save(self, path: str | Path) -> Path:
         """``generator.json`` and ``model.pt``, the weights stored in fp16 (loaded back in float32)."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "generator.json").write_text(json.dumps(self.meta(), ensure_ascii=False), encoding="utf-8")
-        torch.save({k: v.half() if v.is_floating_point() else v for k, v in self.model.state_dict().items()},
-                   path / "model.pt")
-        return path
+        return save_half(self, path)
 
 
 KINDS = {"seq2seq": (Seq2SeqOptions, build_seq2seq), "lm": (LMOptions, build_language_model)}
